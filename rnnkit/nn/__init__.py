@@ -1,0 +1,1 @@
+"""Modules that own parameters: layers, recurrent networks, cells."""

@@ -1,0 +1,1 @@
+"""Pure functions on arrays: the equations of the seed, forward and backward."""
