@@ -48,6 +48,11 @@ class Module:
     ``self.training``) and ``backward`` (starting with ``cache = self._pop()``).
     """
 
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    _stack: list[Any]
+    training: bool
+
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
@@ -70,11 +75,22 @@ class Module:
         object.__setattr__(self, name, value)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Yield ``(dotted_name, Parameter)`` for this module and its children, in order."""
+        """Yield ``(dotted_name, Parameter)`` for this module and its children, in order.
+
+        A Parameter shared by two modules (tied weights) is yielded once, under the
+        first name it is reached by, so optimizers update it once.
+        """
+        seen: set[int] = set()
+        for name, p in self._named_parameters_all(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
         for name, p in self._parameters.items():
             yield prefix + name, p
         for name, m in self._modules.items():
-            yield from m.named_parameters(prefix + name + ".")
+            yield from m._named_parameters_all(prefix + name + ".")
 
     def parameters(self) -> list[Parameter]:
         """All parameters, in the order of :meth:`named_parameters`."""
@@ -82,9 +98,14 @@ class Module:
 
     def modules(self) -> Iterator[Module]:
         """This module and every descendant, depth first."""
-        yield self
-        for m in self._modules.values():
-            yield from m.modules()
+        for _, m in self.named_modules():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Yield ``(dotted_name, module)`` for this module (name ``prefix``) and descendants."""
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def zero_grad(self) -> None:
         """Set every parameter gradient to zero (in place)."""
@@ -163,6 +184,10 @@ class Module:
                 f"{type(self).__name__}.backward called with no forward pass recorded.{why}"
             )
         return self._stack.pop()
+
+    def _restore(self, cache: Any) -> None:
+        """Put back a cache popped by a backward call that then failed on bad input."""
+        self._stack.append(cache)
 
     def pending(self) -> int:
         """Number of forward passes (here and in children) not yet backpropagated."""
