@@ -1,0 +1,126 @@
+"""The ``rnnkit`` command. The only package that parses arguments or prints.
+
+Subcommands live in their own modules and are imported only when used:
+
+- ``rnnkit train [TASK] ...``: ``TRAIN_TASKS[TASK]`` provides ``add_train_arguments``,
+  ``train`` and ``evaluate`` (TASK defaults to ``charlm``);
+- ``rnnkit eval --checkpoint DIR``: dispatched to the task recorded in the checkpoint;
+- other commands: ``COMMANDS[name]`` provides ``add_arguments`` and ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Any
+
+__all__ = ["COMMANDS", "TRAIN_TASKS", "main"]
+
+# task -> (module, one-line help)
+TRAIN_TASKS: dict[str, tuple[str, str]] = {
+    "charlm": ("rnnkit.cli.charlm", "character language model (default: tiny Shakespeare)"),
+}
+# command -> (module, add-arguments function, run function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "generate": (
+        "rnnkit.cli.charlm",
+        "add_generate_arguments",
+        "generate",
+        "sample text from a trained language model",
+    ),
+    "gradcheck": (
+        "rnnkit.cli.gradcheck",
+        "add_arguments",
+        "run",
+        "finite-difference check of every cell, printed as tables",
+    ),
+}
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def _split_task(argv: list[str]) -> tuple[str, list[str]]:
+    """``train [TASK] flags...`` -> (TASK, flags); TASK defaults to charlm."""
+    if argv and not argv[0].startswith("-"):
+        return argv[0], argv[1:]
+    return "charlm", argv
+
+
+def _train(argv: list[str]) -> int:
+    task, rest = _split_task(argv)
+    if task not in TRAIN_TASKS:
+        known = ", ".join(TRAIN_TASKS)
+        print(f"rnnkit train: unknown task {task!r}; choose one of: {known}", file=sys.stderr)
+        return 2
+    module, help_ = TRAIN_TASKS[task]
+    mod = _module(module)
+    p = argparse.ArgumentParser(prog=f"rnnkit train {task}", description=help_)
+    mod.add_train_arguments(p)
+    args = p.parse_args(rest)
+    args.task = task
+    return mod.train(args)
+
+
+def _eval(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="rnnkit eval", description="evaluate a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
+    p.add_argument("--data", help="data file or directory to evaluate on")
+    p.add_argument("--split", default=None, help="which split (task-specific; e.g. valid)")
+    args = p.parse_args(argv)
+    from rnnkit.io.checkpoint import load_checkpoint
+
+    path = args.checkpoint
+    if os.path.isdir(os.path.join(path, "checkpoint")):
+        path = os.path.join(path, "checkpoint")
+    _, meta = load_checkpoint(path)
+    task = (meta.get("config") or {}).get("task", "charlm")
+    if task not in TRAIN_TASKS:
+        raise ValueError(f"checkpoint {path!r} is for task {task!r}, unknown to this rnnkit.")
+    return _module(TRAIN_TASKS[task][0]).evaluate(args)
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent networks from the equations up: train, sample, evaluate.",
+        epilog="tasks for `rnnkit train TASK`: "
+        + "; ".join(f"{k} ({v[1]})" for k, v in TRAIN_TASKS.items()),
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="train a model: rnnkit train [TASK] --help", add_help=False)
+    sub.add_parser("eval", help="evaluate a checkpoint", add_help=False)
+    for name, (_, _, _, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top = _top_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "train":
+            return _train(rest)
+        if command == "eval":
+            return _eval(rest)
+        if command in COMMANDS:
+            module, add_name, run_name, help_ = COMMANDS[command]
+            mod = _module(module)
+            p = argparse.ArgumentParser(prog=f"rnnkit {command}", description=help_)
+            getattr(mod, add_name)(p)
+            return getattr(mod, run_name)(p.parse_args(rest))
+        top.parse_args(argv)  # prints the usage error and exits
+        return 2
+    except (ValueError, TypeError, OSError) as exc:
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        print(f"rnnkit {command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,304 @@
+"""``rnnkit train charlm``, ``rnnkit generate`` and the charlm part of ``rnnkit eval``.
+
+``rnnkit train`` with no task trains a character-level LSTM on the tiny Shakespeare
+corpus shipped in the package, with truncated BPTT, periodic evaluation with a
+generated sample, atomic checkpoints, Ctrl-C handling and ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rnnkit.cli.progress import ProgressPrinter
+from rnnkit.data import CharVocab, StreamBatcher, load_tinyshakespeare, read_text, split_train_valid
+from rnnkit.io.run import build_model, load_run, restore_run, save_run
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from rnnkit.train import Trainer, evaluate_lm
+
+OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+# Defaults of `rnnkit train` (charlm): sized to give readable Shakespeare-like text in a
+# few minutes on two CPU cores; every key can be set by a flag or a --config file.
+DEFAULTS: dict[str, Any] = {
+    "task": "charlm",
+    "data": None,  # None: the embedded tiny Shakespeare corpus
+    "out": "runs/charlm",
+    "cell": "lstm",
+    "hidden": 256,
+    "embed": 64,
+    "layers": 2,
+    "dropout": 0.0,
+    "epochs": 1,
+    "steps": None,
+    "batch_size": 32,
+    "bptt": [64, 64],
+    "lr": 3e-3,
+    "optimizer": "adam",
+    "clip": 5.0,
+    "seed": 0,
+    "eval_every": 100,
+    "patience": None,
+    "valid_fraction": 0.1,
+    "sample_length": 200,
+    "temperature": 0.8,
+}
+
+
+def _bptt(text: str) -> list[int]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--bptt takes K1 or K1,K2 (integers); got {text!r}"
+        ) from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or vals[0] < 1 or vals[1] < vals[0]:
+        raise argparse.ArgumentTypeError(f"--bptt needs 1 <= K1 <= K2; got {text!r}")
+    return vals
+
+
+def add_train_arguments(t: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit train charlm``."""
+    t.add_argument("--data", help="a UTF-8 text file (default: embedded tiny Shakespeare)")
+    t.add_argument("--out", help=f"run directory (default {DEFAULTS['out']})")
+    t.add_argument("--cell", choices=["lstm", "gru", "rnn"])
+    t.add_argument("--hidden", type=int, help="hidden units per layer")
+    t.add_argument("--embed", type=int, help="embedding size")
+    t.add_argument("--layers", type=int)
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--steps", type=int, help="stop after N optimizer steps in total")
+    t.add_argument("--batch-size", dest="batch_size", type=int)
+    t.add_argument("--bptt", type=_bptt, help="K1 or K1,K2: truncated BPTT window(s)")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
+    t.add_argument("--clip", type=float, help="global gradient-norm clip (0: off)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--eval-every", dest="eval_every", type=int, help="steps between evaluations")
+    t.add_argument("--patience", type=int, help="early stop after N evaluations without gain")
+    t.add_argument("--config", help="TOML or JSON file with the same keys as the flags")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def add_generate_arguments(g: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit generate``."""
+    g.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
+    g.add_argument("--prime", default=None, help="text to start from (default: a newline)")
+    g.add_argument("--length", type=int, default=500)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-k", dest="top_k", type=int, default=None)
+    g.add_argument("--seed", type=int, default=0)
+
+
+def _load_config_file(path: str) -> dict[str, Any]:
+    f = Path(path)
+    if not f.is_file():
+        raise SystemExit(f"rnnkit: --config {path!r} is not a file")
+    try:
+        if f.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                raise SystemExit("rnnkit: TOML configs need Python 3.11+; use JSON") from None
+            data = tomllib.loads(f.read_text(encoding="utf-8"))
+        else:
+            data = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"rnnkit: cannot parse --config {path!r}: {exc}") from None
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise SystemExit(f"rnnkit: unknown keys {unknown} in {path!r}; known: {sorted(DEFAULTS)}")
+    if "bptt" in data:
+        data["bptt"] = _bptt(str(data["bptt"]).strip("[]"))
+    return data
+
+
+def _train_config(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = dict(DEFAULTS)
+    if args.config:
+        cfg.update(_load_config_file(args.config))
+    for key in DEFAULTS:
+        v = getattr(args, key, None)
+        if v is not None:
+            cfg[key] = v
+    for key in ("hidden", "embed", "layers", "epochs", "batch_size", "eval_every"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise SystemExit(f"rnnkit: {key} must be a positive integer; got {cfg[key]!r}")
+    if cfg["steps"] is not None and cfg["steps"] < 1:
+        raise SystemExit(f"rnnkit: steps must be >= 1; got {cfg['steps']}")
+    return cfg
+
+
+def _corpus(cfg: dict[str, Any]) -> str:
+    return load_tinyshakespeare() if cfg["data"] is None else read_text(cfg["data"])
+
+
+def _sample(
+    model: LanguageModel,
+    vocab: CharVocab,
+    prime: str,
+    n: int,
+    temp: float,
+    seed: int,
+    top_k: int | None = None,
+) -> str:
+    ids = vocab.encode(prime)
+    return prime + vocab.decode(model.generate(ids, n, temperature=temp, top_k=top_k, rng=seed))
+
+
+def _default_prime(vocab: CharVocab) -> str:
+    return "\n" if "\n" in vocab.chars else vocab.chars[0]
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run ``rnnkit train charlm``."""
+    out = Path(args.out or DEFAULTS["out"])
+    if args.resume:
+        ckpt = load_run(out)
+        cfg = dict(ckpt.config)
+        for key in ("epochs", "steps"):  # the training budget may be extended
+            if getattr(args, key) is not None:
+                cfg[key] = getattr(args, key)
+        vocab = CharVocab.from_json(ckpt.vocab)
+        print(f"resuming {ckpt.path} at step {ckpt.meta['trainer']['step']}")
+    else:
+        cfg = _train_config(args)
+        cfg["out"] = str(out)
+        if (out / "checkpoint").exists():
+            raise SystemExit(f"rnnkit: {out} already holds a run; pass --resume or another --out")
+        vocab = None
+    text = _corpus(cfg)
+    vocab = vocab or CharVocab.from_text(text)
+    train_ids, valid_ids = split_train_valid(vocab.encode(text), cfg["valid_fraction"])
+    k1, k2 = cfg["bptt"]
+    model = LanguageModel(
+        len(vocab),
+        cfg["embed"],
+        cfg["hidden"],
+        cfg["layers"],
+        cfg["cell"],
+        cfg["dropout"],
+        rng=cfg["seed"],
+    )
+    optimizer = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=cfg["lr"])
+    batcher = StreamBatcher(train_ids, cfg["batch_size"], k1)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(
+        model,
+        optimizer,
+        batcher,
+        k2=k2,
+        valid_ids=valid_ids,
+        clip=cfg["clip"] or None,
+        eval_every=cfg["eval_every"],
+        patience=cfg["patience"],
+        metrics_path=out / "metrics.jsonl",
+    )
+    if args.resume:
+        restore_run(ckpt, trainer)
+    n_params = sum(p.data.size for p in model.parameters())
+    print("rnnkit train " + cfg["task"])
+    for key, v in cfg.items():
+        print(f"  {key:<15} {v}")
+    print(
+        f"  {'corpus':<15} {len(text):,} chars, vocabulary {len(vocab)}, "
+        f"train {len(train_ids):,} / valid {len(valid_ids):,}"
+    )
+    print(f"  {'model':<15} {n_params:,} parameters; {len(batcher)} windows per epoch")
+
+    def save() -> Path:
+        return save_run(out / "checkpoint", trainer, cfg, vocab.to_json())
+
+    printer = ProgressPrinter(sys.stdout, total_steps=_total_steps(cfg, len(batcher)))
+
+    def on_progress(p: Any) -> None:
+        printer.update(p)
+        if p.kind == "eval":
+            seed = cfg["seed"] * 1_000_003 + p.step
+            text_ = _sample(
+                model, vocab, _default_prime(vocab), cfg["sample_length"], cfg["temperature"], seed
+            )
+            printer.message(f"--- sample at step {p.step} ---\n{text_}\n---")
+
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        printer.message(
+            "interrupt: finishing this step and saving a checkpoint "
+            "(press Ctrl-C again to abort without saving)"
+        )
+        trainer.request_stop()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(
+            cfg["epochs"],
+            cfg["steps"],
+            callback=on_progress,
+            on_checkpoint=lambda tr: save(),
+            checkpoint_every=cfg["eval_every"],
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    wall = time.perf_counter() - t0
+    path = save()
+    printer.close()
+    valid = evaluate_lm(model, valid_ids, cfg["batch_size"], k1)
+    print(
+        f"validation loss {valid:.4f} nats/char = {valid / math.log(2):.4f} bits/char "
+        f"(perplexity {math.exp(valid):.2f})"
+    )
+    print(f"steps {trainer.step}, wall time {wall:.1f} s")
+    print(f"checkpoint {path}")
+    if trainer.stop_requested:
+        print("stopped by interrupt; continue with: rnnkit train --resume --out " + str(out))
+        return 130
+    if trainer.stopped_early:
+        print(f"stopped early: no improvement in {cfg['patience']} evaluations")
+    return 0
+
+
+def _total_steps(cfg: dict[str, Any], windows: int) -> int:
+    total = cfg["epochs"] * windows
+    return min(total, cfg["steps"]) if cfg["steps"] else total
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Run ``rnnkit generate``."""
+    ckpt = load_run(args.checkpoint)
+    model, vocab = build_model(ckpt), CharVocab.from_json(ckpt.vocab)
+    prime = _default_prime(vocab) if args.prime is None else args.prime
+    if not prime:
+        raise SystemExit("rnnkit: --prime must not be empty")
+    print(_sample(model, vocab, prime, args.length, args.temperature, args.seed, args.top_k))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Run ``rnnkit eval`` on a charlm checkpoint."""
+    ckpt = load_run(args.checkpoint)
+    model, vocab, cfg = build_model(ckpt), CharVocab.from_json(ckpt.vocab), ckpt.config
+    if args.data:
+        ids, what = vocab.encode(read_text(args.data)), args.data
+    else:
+        _, ids = split_train_valid(vocab.encode(_corpus(cfg)), cfg["valid_fraction"])
+        what = "validation split"
+    loss = evaluate_lm(model, ids, min(cfg["batch_size"], max(1, len(ids) // 2)), cfg["bptt"][0])
+    print(
+        f"{what}: {len(ids):,} chars, loss {loss:.4f} nats/char = "
+        f"{loss / math.log(2):.4f} bits/char, perplexity {math.exp(loss):.3f}"
+    )
+    return 0
