@@ -187,7 +187,7 @@ class Trainer:
         epochs: int,
         max_steps: int | None = None,
         callback: Callable[[Progress], None] | None = None,
-        on_checkpoint: Callable[[Trainer], None] | None = None,
+        on_checkpoint: Callable[[Trainer], object] | None = None,
         checkpoint_every: int = 0,
     ) -> None:
         """Train until ``epochs`` epochs (counted from 0) or ``max_steps`` optimizer steps."""

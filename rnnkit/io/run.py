@@ -46,11 +46,12 @@ class RunCheckpoint(NamedTuple):
 
 
 def _module_rngs(model: Module) -> dict[str, np.random.Generator]:
-    return {
-        name or "<root>": m.rng
-        for name, m in model.named_modules()
-        if isinstance(getattr(m, "rng", None), np.random.Generator)
-    }
+    rngs = {}
+    for name, m in model.named_modules():
+        g = getattr(m, "rng", None)
+        if isinstance(g, np.random.Generator):
+            rngs[name or "<root>"] = g
+    return rngs
 
 
 def save_run(

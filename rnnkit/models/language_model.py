@@ -129,11 +129,18 @@ class LanguageModel(Module):
         e = self.drop_in(self.embedding(ids))  # (T, B, E)                     (LM-1)
         h, state = self.rnn(e, state)  # (T, B, H)                              (LM-2)
         logits = self.decoder(self.drop_out(h))  # (T, B, V)                    (LM-3)
+        self._push(ids.shape)  # so a backward without a forward names this model
         return logits, state
 
     def backward(self, dlogits: np.ndarray, dstate: Any = None) -> Any:
         """Backpropagate the newest forward pass; return ∂L/∂(initial state)."""
-        dh = self.drop_out.backward(self.decoder.backward(dlogits))
+        marker = self._pop()
+        try:
+            dlin = self.decoder.backward(dlogits)  # checks dlogits before changing anything
+        except (TypeError, ValueError):
+            self._restore(marker)
+            raise
+        dh = self.drop_out.backward(dlin)
         de, dstate0 = self.rnn.backward(dh, dstate)
         self.embedding.backward(self.drop_in.backward(de))
         return dstate0
