@@ -1,1 +1,20 @@
 """Modules that own parameters: layers, recurrent networks, cells."""
+
+from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.nn.layers import Dropout, Embedding, Linear
+from rnnkit.nn.module import Module, Parameter
+from rnnkit.nn.recurrent import GRU, LSTM, RNN
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Dropout",
+    "Embedding",
+    "GRUCell",
+    "LSTMCell",
+    "Linear",
+    "Module",
+    "Parameter",
+    "RNNCell",
+]
