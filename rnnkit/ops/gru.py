@@ -193,6 +193,7 @@ def gru_backward(
     dy: np.ndarray | None,
     dh_n: np.ndarray | None,
     cache: GRUCache,
+    trace: list[np.ndarray] | None = None,
 ) -> GRUGrads:
     """Backpropagate through :func:`gru_forward`, equations (GRU-1')–(GRU-5').
 
@@ -208,6 +209,11 @@ def gru_backward(
     dy : (T, B, H) ∂L/∂y, or None for zero
     dh_n : (B, H) ∂L/∂h_n, or None for zero
     cache : from the forward pass; not modified, so backward may be called again
+    trace : list, optional
+        If given, ∂L/∂h'_t, the gradient of the step's new state (before the padding mask
+        of (SEQ-2); zero at padded steps), is appended for t = T−1 … 0 as a (B, H) array.
+        This is how :func:`rnnkit.diagnostics.gradient_flow` reads the flow of gradient
+        through time; the values are the ones the backward uses, nothing is recomputed.
 
     Returns
     -------
@@ -234,6 +240,8 @@ def gru_backward(
         else:
             m = mask[t]  #                                                       (SEQ-2')
             dh_new, dh_skip = m * (dh + dy[t]), (1 - m) * dh
+        if trace is not None:
+            trace.append(dh_new)
         dn = dh_new * (1 - z)  #                                                (GRU-5')
         dz = dh_new * (h[t] - n)
         dh_prev = dh_new * z

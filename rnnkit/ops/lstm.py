@@ -133,6 +133,7 @@ def lstm_backward(
     dh_n: np.ndarray | None,
     dc_n: np.ndarray | None,
     cache: LSTMCache,
+    trace: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> LSTMGrads:
     """Backpropagate through :func:`lstm_forward`, equations (LSTM-1')–(LSTM-5').
 
@@ -141,6 +142,12 @@ def lstm_backward(
     dy : (T, B, H) ∂L/∂y, or None for zero
     dh_n, dc_n : (B, H) ∂L/∂h_n and ∂L/∂c_n, or None for zero
     cache : from the forward pass
+    trace : list, optional
+        If given, the pair (∂L/∂h'_t, ∂L/∂c'_t) of the step's new state (before the padding
+        mask of (SEQ-2); zero at padded steps) is appended for t = T−1 … 0, each (B, H);
+        ∂L/∂c'_t is the total one, after (LSTM-5'). This is how
+        :func:`rnnkit.diagnostics.gradient_flow` reads the flow of gradient through time;
+        the values are the ones the backward uses, nothing is recomputed.
 
     Returns
     -------
@@ -164,6 +171,8 @@ def lstm_backward(
             dh_skip, dc_skip = (1 - m) * dh, (1 - m) * dc
         do = dh_new * tanh_c[t]  #                                              (LSTM-5')
         dc_new = dc_new + dh_new * o * (1 - tanh_c[t] ** 2)
+        if trace is not None:
+            trace.append((dh_new, dc_new))
         da[t, :, :H] = dc_new * g * i * (1 - i)  # di ⊙ σ'               (LSTM-4', LSTM-2')
         da[t, :, H : 2 * H] = dc_new * c[t] * f * (1 - f)  # df ⊙ σ'
         da[t, :, 2 * H : 3 * H] = dc_new * i * (1 - g**2)  # dg ⊙ tanh'         (LSTM-3')

@@ -146,6 +146,7 @@ def rnn_backward(
     dy: np.ndarray | None,
     dh_n: np.ndarray | None,
     cache: RNNCache,
+    trace: list[np.ndarray] | None = None,
 ) -> RNNGrads:
     """Backpropagate through :func:`rnn_forward`, equations (RNN-1')–(RNN-2').
 
@@ -159,6 +160,11 @@ def rnn_backward(
     dy : (T, B, H) ∂L/∂y, or None for zero
     dh_n : (B, H) ∂L/∂h_n, or None for zero
     cache : from the forward pass; not modified, so backward may be called again
+    trace : list, optional
+        If given, ∂L/∂h'_t, the gradient of the step's new state (before the padding mask
+        of (SEQ-2); zero at padded steps), is appended for t = T−1 … 0 as a (B, H) array.
+        This is how :func:`rnnkit.diagnostics.gradient_flow` reads the flow of gradient
+        through time; the values are the ones the backward uses, nothing is recomputed.
 
     Returns
     -------
@@ -181,6 +187,8 @@ def rnn_backward(
         else:
             m = mask[t]  #                                                       (SEQ-2')
             dh_new, dh_skip = m * (dh + dy[t]), (1 - m) * dh
+        if trace is not None:
+            trace.append(dh_new)
         if nonlinearity == "tanh":
             da[t] = dh_new * (1 - act[t] ** 2)  #                               (RNN-2')
         else:
