@@ -32,7 +32,7 @@ import numpy as np
 from rnnkit.data.streams import StreamBatcher
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.ops.losses import cross_entropy_sum, softmax_cross_entropy
-from rnnkit.optim import Optimizer, clip_grad_norm
+from rnnkit.optim import Optimizer, ReduceLROnPlateau, clip_grad_norm
 
 __all__ = ["Progress", "Trainer", "evaluate_lm"]
 
@@ -85,7 +85,9 @@ class Trainer:
     k2 : steps to backpropagate through (k2 >= k1; default k1)
     valid_ids : token stream for periodic evaluation (optional)
     clip : global gradient-norm clip (None: no clipping)
-    scheduler : object with ``step()`` called once per epoch (optional)
+    scheduler : a schedule from :mod:`rnnkit.optim` (optional). ``ReduceLROnPlateau`` steps
+        on each validation loss; any other steps once per epoch, or once per optimizer
+        step with ``schedule_per_step=True``.
     eval_every : evaluate every this many optimizer steps (and at each epoch end)
     patience : stop after this many evaluations without improvement (None: never)
     metrics_path : JSON-lines file the metrics are appended to (optional)
@@ -101,6 +103,7 @@ class Trainer:
         valid_ids: np.ndarray | None = None,
         clip: float | None = 5.0,
         scheduler: Any = None,
+        schedule_per_step: bool = False,
         eval_every: int = 0,
         patience: int | None = None,
         metrics_path: str | Path | None = None,
@@ -111,6 +114,8 @@ class Trainer:
             raise ValueError(f"TBPTT needs k2 >= k1; got k1={self.k1}, k2={self.k2}.")
         self.model, self.optimizer, self.batcher = model, optimizer, batcher
         self.valid_ids, self.clip, self.scheduler = valid_ids, clip, scheduler
+        self.schedule_per_step = schedule_per_step
+        self._on_plateau = isinstance(scheduler, ReduceLROnPlateau)
         self.eval_every, self.patience = eval_every, patience
         self.metrics_path = None if metrics_path is None else Path(metrics_path)
         self.step = 0
@@ -226,7 +231,8 @@ class Trainer:
                 end_of_epoch = self.batcher.position >= len(self.batcher)
                 if (self.eval_every and self.step % self.eval_every == 0) or end_of_epoch:
                     self._evaluate(report, epoch, w.index)
-                if end_of_epoch and self.scheduler is not None:
+                by_time = self.schedule_per_step or end_of_epoch
+                if self.scheduler is not None and not self._on_plateau and by_time:
                     self.scheduler.step()
                 if on_checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
                     on_checkpoint(self)
@@ -245,6 +251,8 @@ class Trainer:
         if self.valid_ids is None:
             return
         v = evaluate_lm(self.model, self.valid_ids, self.batcher.batch_size, self.k1)
+        if self._on_plateau:
+            self.scheduler.step(v)
         if self.best_valid is None or v < self.best_valid:
             self.best_valid, self.bad_evals = v, 0
         else:

@@ -167,3 +167,23 @@ def test_config_file_sets_the_same_keys(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"hiden": 3}))
     proc = rnnkit("train", "--config", "bad.json", cwd=tmp_path, check=False)
     assert "unknown keys ['hiden']" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--bptt", "full", "--schedule", "cosine", "--epochs", "4"],
+        ["--schedule", "plateau", "--cell", "rnn"],
+    ],
+)
+def test_full_bptt_and_schedules_run(tmp_path, extra):
+    i = TINY.index("--bptt")
+    args = TINY[:i] + TINY[i + 2 :]  # without the default --bptt 6,9
+    out = rnnkit("train", *args, "--steps", "4", *extra, "--out", "run", cwd=tmp_path).stdout
+    assert "validation loss" in out
+    records = [
+        json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n") if x
+    ]
+    lrs = [r["lr"] for r in records if "lr" in r and "train_loss" in r]
+    if "cosine" in extra:
+        assert lrs[0] > lrs[-1]  # the cosine schedule decays the learning rate

@@ -20,7 +20,15 @@ from rnnkit.cli.progress import ProgressPrinter
 from rnnkit.data import CharVocab, StreamBatcher, load_tinyshakespeare, read_text, split_train_valid
 from rnnkit.io.run import build_model, load_run, restore_run, save_run
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from rnnkit.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    ReduceLROnPlateau,
+    RMSprop,
+)
 from rnnkit.train import Trainer, evaluate_lm
 
 OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
@@ -43,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "lr": 3e-3,
     "optimizer": "adam",
     "clip": 5.0,
+    "schedule": "none",
     "seed": 0,
     "eval_every": 100,
     "patience": None,
@@ -52,13 +61,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _bptt(text: str) -> list[int]:
+def _bptt(text: str) -> list[int] | str:
+    """Parse ``--bptt``: ``K1``, ``K1,K2`` (truncated BPTT) or ``full`` (whole streams)."""
+    if text.strip().lower() == "full":
+        return "full"
     parts = [p for p in text.replace(" ", "").split(",") if p]
     try:
         vals = [int(p) for p in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--bptt takes K1 or K1,K2 (integers); got {text!r}"
+            f"--bptt takes K1, K1,K2 (integers) or full; got {text!r}"
         ) from None
     if len(vals) == 1:
         vals = vals * 2
@@ -79,10 +91,17 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--steps", type=int, help="stop after N optimizer steps in total")
     t.add_argument("--batch-size", dest="batch_size", type=int)
-    t.add_argument("--bptt", type=_bptt, help="K1 or K1,K2: truncated BPTT window(s)")
+    t.add_argument(
+        "--bptt", type=_bptt, help="K1 or K1,K2: truncated BPTT(k1, k2); full: whole streams"
+    )
     t.add_argument("--lr", type=float)
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     t.add_argument("--clip", type=float, help="global gradient-norm clip (0: off)")
+    t.add_argument(
+        "--schedule",
+        choices=["none", "cosine", "plateau"],
+        help="lr schedule: cosine over all steps, or halve on a validation plateau",
+    )
     t.add_argument("--seed", type=int)
     t.add_argument("--eval-every", dest="eval_every", type=int, help="steps between evaluations")
     t.add_argument("--patience", type=int, help="early stop after N evaluations without gain")
@@ -120,7 +139,8 @@ def _load_config_file(path: str) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"rnnkit: unknown keys {unknown} in {path!r}; known: {sorted(DEFAULTS)}")
     if "bptt" in data:
-        data["bptt"] = _bptt(str(data["bptt"]).strip("[]"))
+        raw = data["bptt"]
+        data["bptt"] = _bptt(",".join(map(str, raw)) if isinstance(raw, list) else str(raw))
     return data
 
 
@@ -181,7 +201,10 @@ def train(args: argparse.Namespace) -> int:
     text = _corpus(cfg)
     vocab = vocab or CharVocab.from_text(text)
     train_ids, valid_ids = split_train_valid(vocab.encode(text), cfg["valid_fraction"])
-    k1, k2 = cfg["bptt"]
+    if cfg["bptt"] == "full":  # one window spanning each whole stream
+        k1 = k2 = max(1, len(train_ids) // cfg["batch_size"] - 1)
+    else:
+        k1, k2 = cfg["bptt"]
     model = LanguageModel(
         len(vocab),
         cfg["embed"],
@@ -194,11 +217,18 @@ def train(args: argparse.Namespace) -> int:
     optimizer = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=cfg["lr"])
     batcher = StreamBatcher(train_ids, cfg["batch_size"], k1)
     out.mkdir(parents=True, exist_ok=True)
+    scheduler: Any = None
+    if cfg["schedule"] == "cosine":
+        scheduler = CosineAnnealingLR(optimizer, T_max=_total_steps(cfg, len(batcher)))
+    elif cfg["schedule"] == "plateau":
+        scheduler = ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
     trainer = Trainer(
         model,
         optimizer,
         batcher,
         k2=k2,
+        scheduler=scheduler,
+        schedule_per_step=cfg["schedule"] == "cosine",
         valid_ids=valid_ids,
         clip=cfg["clip"] or None,
         eval_every=cfg["eval_every"],
@@ -296,7 +326,8 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         _, ids = split_train_valid(vocab.encode(_corpus(cfg)), cfg["valid_fraction"])
         what = "validation split"
-    loss = evaluate_lm(model, ids, min(cfg["batch_size"], max(1, len(ids) // 2)), cfg["bptt"][0])
+    window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]  # the state carries either way
+    loss = evaluate_lm(model, ids, min(cfg["batch_size"], max(1, len(ids) // 2)), window)
     print(
         f"{what}: {len(ids):,} chars, loss {loss:.4f} nats/char = "
         f"{loss / math.log(2):.4f} bits/char, perplexity {math.exp(loss):.3f}"
