@@ -21,6 +21,7 @@ __all__ = ["COMMANDS", "TRAIN_TASKS", "main"]
 # task -> (module, one-line help)
 TRAIN_TASKS: dict[str, tuple[str, str]] = {
     "charlm": ("rnnkit.cli.charlm", "character language model (default: tiny Shakespeare)"),
+    "adding": ("rnnkit.cli.adding", "the adding problem (Hochreiter & Schmidhuber 1997)"),
 }
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
