@@ -120,6 +120,7 @@ class Trainer:
         self.metrics_path = None if metrics_path is None else Path(metrics_path)
         self.step = 0
         self.best_valid: float | None = None
+        self.last_eval: tuple[int, float] | None = None  # (step, validation loss)
         self.bad_evals = 0
         self.stopped_early = False
         self._stop_requested = False
@@ -251,6 +252,7 @@ class Trainer:
         if self.valid_ids is None:
             return
         v = evaluate_lm(self.model, self.valid_ids, self.batcher.batch_size, self.k1)
+        self.last_eval = (self.step, v)
         if self._on_plateau:
             self.scheduler.step(v)
         if self.best_valid is None or v < self.best_valid:

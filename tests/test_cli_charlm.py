@@ -65,6 +65,8 @@ def test_train_prints_progress_and_writes_a_checkpoint(tmp_path):
     assert "bits/char" in out
     assert "wall time" in out
     assert (tmp_path / "run" / "checkpoint" / "checkpoint.json").is_file()
+    assert (tmp_path / "run" / "best" / "checkpoint.json").is_file()  # the best evaluation
+    assert "sample from the final model" in out
     records = [
         json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n") if x
     ]

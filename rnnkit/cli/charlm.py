@@ -255,6 +255,8 @@ def train(args: argparse.Namespace) -> int:
     def on_progress(p: Any) -> None:
         printer.update(p)
         if p.kind == "eval":
+            if trainer.best_valid == p.valid_loss:  # a new best: keep it apart
+                save_run(out / "best", trainer, cfg, vocab.to_json())
             seed = cfg["seed"] * 1_000_003 + p.step
             text_ = _sample(
                 model, vocab, _default_prime(vocab), cfg["sample_length"], cfg["temperature"], seed
@@ -283,15 +285,23 @@ def train(args: argparse.Namespace) -> int:
         )
     finally:
         signal.signal(signal.SIGINT, previous)
-    wall = time.perf_counter() - t0
     path = save()
     printer.close()
-    valid = evaluate_lm(model, valid_ids, cfg["batch_size"], k1)
+    if trainer.last_eval is not None and trainer.last_eval[0] == trainer.step:
+        valid = trainer.last_eval[1]  # evaluated at the last step already
+    else:
+        valid = evaluate_lm(model, valid_ids, cfg["batch_size"], k1)
+    wall = time.perf_counter() - t0
+    final = _sample(model, vocab, _default_prime(vocab), 400, cfg["temperature"], cfg["seed"])
+    print(f"--- sample from the final model ---\n{final}\n---")
     print(
         f"validation loss {valid:.4f} nats/char = {valid / math.log(2):.4f} bits/char "
         f"(perplexity {math.exp(valid):.2f})"
     )
-    print(f"steps {trainer.step}, wall time {wall:.1f} s")
+    best = trainer.best_valid
+    if best is not None and best < valid:
+        print(f"best validation loss {best:.4f} nats/char, kept in {out / 'best'}")
+    print(f"steps {trainer.step}, wall time {wall:.1f} s (training and evaluation)")
     print(f"checkpoint {path}")
     if trainer.stop_requested:
         print("stopped by interrupt; continue with: rnnkit train --resume --out " + str(out))
