@@ -1,0 +1,170 @@
+"""Seq2Seq: whole-model finite differences, beam search (k=1 = greedy, exhaustive), learning."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from rnnkit.diagnostics import gradcheck_module
+from rnnkit.models.seq2seq import Seq2Seq
+from rnnkit.ops.activations import log_softmax
+from rnnkit.ops.losses import softmax_cross_entropy
+from rnnkit.optim import Adam
+
+RNG = np.random.default_rng(3)
+SRC = np.array([[3, 4, 5], [6, 3, 0], [4, 0, 0], [5, 0, 0]])  # (S=4, B=3), padded with 0
+LENGTHS = np.array([4, 2, 1])
+
+
+def model(cell="lstm", attention="general", style="luong", seed=0, dtype=np.float64, **kw):
+    return Seq2Seq(7, 6, 3, 2, cell=cell, attention=attention, style=style, rng=seed,
+                   dtype=dtype, **kw)  # fmt: skip
+
+
+def run(mod, src, lengths, tgt):
+    return mod(src, lengths, tgt)
+
+
+def back(mod, d):
+    mod.backward(*d)
+    return (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "attention", "style"),
+    [("lstm", "general", "luong"), ("gru", "additive", "bahdanau"), ("lstm", "dot", "luong")],
+)
+def test_whole_model_passes_finite_differences(cell, attention, style):
+    """Encoder, bridge and decoder: every parameter, through the attention and the bridge."""
+    m = model(cell, attention, style, num_layers=2 if attention == "general" else 1)
+    tgt = np.array([[1, 1, 1], [3, 4, 5], [5, 2, 2], [4, 3, 3]])  # no padding id: its row is frozen
+    report = gradcheck_module(m, (SRC, LENGTHS, tgt), forward=run, backward=back)
+    assert report.ok(1e-6), str(report)
+    assert m.pending() == 0
+    assert any(e.name.startswith("encoder.weight_hh_l0_reverse") for e in report)
+
+
+def test_forward_shapes_and_attention_rows():
+    m = model(dtype=np.float32)
+    tgt = np.ones((5, 3), dtype=np.int64)
+    logits, att = m(SRC, LENGTHS, tgt)
+    assert logits.shape == (5, 3, 6)
+    assert logits.dtype == np.float32
+    assert att.shape == (5, 3, 4)
+    np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-6)
+    assert (att[:, 2, 1:] == 0).all()
+
+
+def eos_friendly(seed, style="luong", attention="general"):
+    """A random model whose </s> (id 2) logit is raised so decoding ends at varied lengths."""
+    m = model(style=style, attention=attention, seed=seed)
+    m.decoder.out.bias.data[2] += 1.5
+    return m
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("style", ["luong", "bahdanau"])
+def test_beam_k1_equals_greedy(seed, style):
+    m = eos_friendly(seed, style, "additive")
+    greedy = m.greedy(SRC, LENGTHS, max_len=6)
+    beam = m.beam_search(SRC, LENGTHS, beam_size=1, max_len=6)
+    for g, b in zip(greedy, beam, strict=True):
+        assert g.tokens == b.tokens
+        assert g.log_prob == pytest.approx(b.log_prob, abs=1e-12)
+        np.testing.assert_allclose(g.attention, b.attention, rtol=1e-12)
+    assert m.training  # decoding restored the mode
+    assert m.pending() == 0
+
+
+def test_greedy_attention_matrix_per_example():
+    m = eos_friendly(1)
+    for b, h in enumerate(m.greedy(SRC, LENGTHS, max_len=6)):
+        assert h.attention.shape == (len(h.tokens), LENGTHS[b])
+        if h.tokens:
+            np.testing.assert_allclose(h.attention.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def exhaustive_best(m, b, max_len, alpha):
+    """Best (BEAM-2) score over every output sequence of up to ``max_len`` tokens."""
+    m.eval()
+    src, lens = SRC[:, b : b + 1], LENGTHS[b : b + 1]
+    start = m._start(src[: lens[0]], lens)
+    best = (-np.inf, None)
+    for n in range(1, max_len + 1):
+        for seq in itertools.product([t for t in range(6) if t != 2], repeat=n - 1):
+            st, tokens, logp = start, [m.bos, *seq], 0.0
+            for t in range(n):
+                z, _, st = m.decoder.step(np.array([tokens[t]]), st)
+                lp = log_softmax(z[0])
+                logp += lp[2] if t == n - 1 else lp[tokens[t + 1]]
+            best = max(best, (logp / n**alpha, list(seq)), key=lambda x: x[0])
+    m.train()
+    return best
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_wide_beam_finds_the_exhaustive_optimum(alpha):
+    """With k >= the number of sequences, beam search is exhaustive (max_len 3, V=6)."""
+    m = eos_friendly(5)
+    hyps = m.beam_search(SRC, LENGTHS, beam_size=40, max_len=3, length_penalty=alpha)
+    for b in range(3):
+        score, tokens = exhaustive_best(m, b, 3, alpha)
+        assert hyps[b].tokens == tokens
+        assert hyps[b].score == pytest.approx(score, abs=1e-10)
+
+
+def test_learns_to_reverse_short_sequences():
+    """A tiny model learns to reverse 1-4 symbols in 150 Adam steps (float32)."""
+    rng = np.random.default_rng(0)
+    m = Seq2Seq(7, 7, 16, 24, cell="gru", attention="general", style="luong", rng=0)
+    opt = Adam(m.parameters(), lr=1e-2)
+
+    def batch(n):
+        lens = rng.integers(1, 5, size=n)
+        src = np.zeros((4, n), np.int64)
+        tgt_in = np.zeros((5, n), np.int64)
+        tgt_out = np.zeros((5, n), np.int64)
+        for b, k in enumerate(lens):
+            s = rng.integers(3, 7, size=k)
+            src[:k, b] = s
+            tgt_in[: k + 1, b] = [1, *s[::-1]]
+            tgt_out[: k + 1, b] = [*s[::-1], 2]
+        mask = np.arange(5)[:, None] <= lens[None, :]
+        return src, lens, tgt_in, tgt_out, mask
+
+    for _ in range(150):
+        src, lens, tgt_in, tgt_out, mask = batch(32)
+        logits, _ = m(src, lens, tgt_in)
+        _, d = softmax_cross_entropy(logits, tgt_out, mask=mask)
+        m.zero_grad()
+        m.backward(d)
+        opt.step()
+    src, lens, _, _, _ = batch(100)
+    hyps = m.greedy(src, lens)
+    right = sum(h.tokens == src[: lens[b], b][::-1].tolist() for b, h in enumerate(hyps))
+    assert right >= 90, right
+
+
+def test_protocol_and_bad_input():
+    m = model()
+    with pytest.raises(RuntimeError, match=r"Seq2Seq\.backward called with no forward"):
+        m.backward(np.ones((2, 3, 6)))
+    with pytest.raises(ValueError, match="`src` must be"):
+        m(SRC[:, 0], LENGTHS, np.ones((2, 3), np.int64))
+    with pytest.raises(ValueError, match="`lengths` must be in"):
+        m(SRC, np.array([4, 2, 9]), np.ones((2, 3), np.int64))
+    assert m.pending() == 0
+    logits, _ = m(SRC, LENGTHS, np.ones((2, 3), np.int64))
+    with pytest.raises(ValueError, match="`dlogits` must have shape"):
+        m.backward(np.ones((3, 3, 6)))
+    m.backward(np.ones_like(logits))
+    assert m.pending() == 0
+    with pytest.raises(ValueError, match="`cell` must be one of"):
+        Seq2Seq(5, 5, cell="lstmx")
+    a, b = model(seed=1), model(seed=2)
+    b.load_state_dict(a.state_dict())
+    tgt = np.ones((2, 3), np.int64)
+    np.testing.assert_array_equal(a(SRC, LENGTHS, tgt)[0], b(SRC, LENGTHS, tgt)[0])
+    assert "Seq2Seq" in repr(a)
