@@ -23,10 +23,12 @@ TRAIN_TASKS: dict[str, tuple[str, str]] = {
     "charlm": ("rnnkit.cli.charlm", "character language model (default: tiny Shakespeare)"),
     "adding": ("rnnkit.cli.adding", "the adding problem (Hochreiter & Schmidhuber 1997)"),
     "forecast": ("rnnkit.cli.forecast", "time-series forecaster on one column of a CSV file"),
+    "g2p": ("rnnkit.cli.g2p", "grapheme-to-phoneme on CMUdict, attention encoder-decoder"),
 }
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
+    "g2p": ("rnnkit.cli.g2p", "add_arguments", "run", "pronounce words with a g2p model"),
     "plot": ("rnnkit.cli.plot", "add_arguments", "run", "figures: rnnkit plot KIND --help"),
     "generate": (
         "rnnkit.cli.charlm",
