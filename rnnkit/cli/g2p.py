@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_every": 1000,
     "dev_words": 1000,  # dev words scored during training (greedy); 0 or None: all
     "beam": 5,
-    "max_minutes": None,
+    "max_minutes": None,  # stop after this wall time; the cosine schedule then follows it
 }
 _INT_KEYS = ("embed", "hidden", "decoder_hidden", "layers", "epochs", "batch_size", "eval_every")
 
@@ -247,10 +247,14 @@ def _dev_subset(dev: list[Any], n: int | None) -> list[Any]:
     return dev[:: math.ceil(len(dev) / n)]  # evenly spread over the sorted words
 
 
-def _lr(cfg: dict[str, Any], step: int, total: int) -> float:
+def _lr(cfg: dict[str, Any], step: int, total: int, wall_s: float) -> float:
+    """Cosine from lr to min_lr over the run: steps, or the wall-time budget if it ends first."""
     if cfg["schedule"] == "constant":
         return float(cfg["lr"])
-    frac = min(step / max(total, 1), 1.0)
+    frac = step / max(total, 1)
+    if cfg["max_minutes"]:
+        frac = max(frac, wall_s / (60 * cfg["max_minutes"]))
+    frac = min(frac, 1.0)
     return cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + math.cos(math.pi * frac))
 
 
@@ -349,7 +353,7 @@ def train(args: argparse.Namespace) -> int:
             if not batches:  # the epoch's batch order is a function of (seed, epoch)
                 batches = _epoch_batches(pairs, cfg, progress["epoch"], vocab)
             b = batches[progress["batch"]]
-            optimizer.lr = _lr(cfg, progress["step"], total)
+            optimizer.lr = _lr(cfg, progress["step"], total, wall())
             logits, _ = model(b.src, b.src_lengths, b.tgt_in)
             loss, dlogits = softmax_cross_entropy(logits, b.tgt_out, mask=b.tgt_mask)
             model.zero_grad()
