@@ -24,12 +24,15 @@ TRAIN_TASKS: dict[str, tuple[str, str]] = {
     "adding": ("rnnkit.cli.adding", "the adding problem (Hochreiter & Schmidhuber 1997)"),
     "forecast": ("rnnkit.cli.forecast", "time-series forecaster on one column of a CSV file"),
     "g2p": ("rnnkit.cli.g2p", "grapheme-to-phoneme on CMUdict, attention encoder-decoder"),
+    "ptb": ("rnnkit.cli.ptb", "Penn Treebank word LM, Zaremba et al. 2014 presets"),
+    "tagger": ("rnnkit.cli.tagger", "UPOS tagger on UD English EWT (word + char biLSTM)"),
 }
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
     "g2p": ("rnnkit.cli.g2p", "add_arguments", "run", "pronounce words with a g2p model"),
     "plot": ("rnnkit.cli.plot", "add_arguments", "run", "figures: rnnkit plot KIND --help"),
+    "tag": ("rnnkit.cli.tagger", "add_tag_arguments", "tag", "UPOS-tag CoNLL-U or text"),
     "generate": (
         "rnnkit.cli.charlm",
         "add_generate_arguments",

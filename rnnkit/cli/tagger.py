@@ -1,0 +1,459 @@
+"""``rnnkit train tagger``, ``rnnkit tag`` and the tagger part of ``rnnkit eval``.
+
+Trains a :class:`rnnkit.models.tagger.SequenceTagger` (word embedding + character
+biLSTM → biLSTM → softmax per word, Plank, Søgaard & Goldberg 2016) to predict UPOS
+tags on a Universal Dependencies treebank: ``--data DIR`` holds ``*-ud-train.conllu``
+and ``*-ud-dev.conllu`` (UD English EWT: ``en_ewt-ud-*.conllu``). Adam on the mean
+cross-entropy of the words (CE-1), batches of sentences of similar length, shuffled each
+epoch, dev accuracy after each epoch; the best epoch is kept in ``OUT/best``.
+
+OOV (out-of-vocabulary) words are word forms absent from the training data: they reach
+the model as ``<unk>`` plus their characters. Accuracy is counted over every word with a
+gold UPOS (multiword-token ranges and empty nodes carry none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.cli.progress import ProgressPrinter
+from rnnkit.data.conllu import (
+    Sentence,
+    format_conllu,
+    parse_conllu,
+    read_conllu,
+    sentence_from_words,
+)
+from rnnkit.data.vocab import CharVocab, WordVocab
+from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.io.nested import join_arrays, split_arrays
+from rnnkit.io.rng import rng_from_state, rng_state
+from rnnkit.models.tagger import SequenceTagger, TaggerBatch, encode_batch
+from rnnkit.nn.module import Module
+from rnnkit.ops.losses import softmax_cross_entropy
+from rnnkit.optim import SGD, Adam, clip_grad_norm
+from rnnkit.train import Progress
+
+KIND = "rnnkit-tagger"
+UNK_CHAR = "\ufffd"  # characters unseen in training encode to U+FFFD
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+DEFAULTS: dict[str, Any] = {
+    "task": "tagger",
+    "data": None,
+    "out": "runs/tagger",
+    "word_dim": 100,
+    "char_dim": 32,
+    "char_hidden": 64,
+    "hidden": 128,
+    "layers": 1,
+    "dropout": 0.3,
+    "word_dropout": 0.1,
+    "min_freq": 1,
+    "max_chars": 20,
+    "epochs": 8,
+    "steps": None,
+    "batch_size": 32,
+    "optimizer": "adam",
+    "lr": 2e-3,
+    "clip": 5.0,
+    "seed": 0,
+    "max_sentences": None,
+}
+_INTS = ("word_dim", "char_dim", "char_hidden", "hidden", "layers", "min_freq", "max_chars")
+
+
+def add_train_arguments(t: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit train tagger``."""
+    t.add_argument("--data", help="folder with *-ud-train.conllu and *-ud-dev.conllu")
+    t.add_argument("--out", help=f"run directory (default {DEFAULTS['out']})")
+    for key in (*_INTS, "epochs", "steps", "batch_size", "seed", "max_sentences"):
+        t.add_argument("--" + key.replace("_", "-"), dest=key, type=int)
+    for key in ("dropout", "word_dropout", "lr", "clip"):
+        t.add_argument("--" + key.replace("_", "-"), dest=key, type=float)
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def add_tag_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit tag``."""
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
+    p.add_argument("file", help="CoNLL-U, or plain text with one tokenised sentence per line")
+    p.add_argument("--format", choices=["auto", "conllu", "text"], default="auto")
+    p.add_argument("-o", "--output", help="write CoNLL-U here (default: standard output)")
+
+
+# -- data ---------------------------------------------------------------------------
+def split_file(directory: str | Path, split: str) -> Path:
+    """The one ``*-ud-<split>.conllu`` file of a UD treebank folder."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"UD data directory {str(d)!r} does not exist.")
+    found = sorted(d.glob(f"*-ud-{split}.conllu"))
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"expected one *-ud-{split}.conllu file in {str(d)!r}; found "
+            f"{[f.name for f in found]}. Pass the folder of one UD treebank."
+        )
+    return found[0]
+
+
+def _tagged(sentences: list[Sentence]) -> list[Sentence]:
+    return [s for s in sentences if s.words]
+
+
+def batches_of(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
+    """Sentence indices grouped into batches of similar length (sorted, then chunked)."""
+    order = sorted(range(len(sentences)), key=lambda i: (len(sentences[i].words), i))
+    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+class Encoded:
+    """Sentences encoded once into batches: inputs, gold tag ids (−1: no gold), OOV marks."""
+
+    def __init__(
+        self,
+        sentences: Sequence[Sentence],
+        words: WordVocab,
+        chars: CharVocab,
+        tags: Sequence[str],
+        batch_size: int,
+        max_chars: int,
+    ) -> None:
+        tag_id = {t: k for k, t in enumerate(tags)}
+        self.groups = batches_of(sentences, batch_size)
+        self.batches: list[TaggerBatch] = []
+        self.gold: list[np.ndarray] = []
+        self.oov: list[np.ndarray] = []
+        for group in self.groups:
+            forms = [sentences[i].forms() for i in group]
+            b = encode_batch(forms, words, chars, max_chars)
+            gold = np.full(b.words.shape, -1, dtype=np.int64)
+            oov = np.zeros(b.words.shape, dtype=bool)
+            for j, i in enumerate(group):
+                for t, (f, u) in enumerate(zip(forms[j], sentences[i].upos(), strict=True)):
+                    gold[t, j] = tag_id.get(u, -1)
+                    oov[t, j] = b.words[t, j] == 0 and f != words.unk
+            self.batches.append(b)
+            self.gold.append(gold)
+            self.oov.append(oov)
+
+
+def accuracy(model: SequenceTagger, data: Encoded) -> dict[str, float]:
+    """UPOS accuracy over words with a gold tag, overall and on OOV words (in percent)."""
+    right = total = oov_right = oov_total = 0
+    for b, gold, oov in zip(data.batches, data.gold, data.oov, strict=True):
+        pred = model.predict(b)
+        has = gold >= 0
+        ok = (pred == gold) & has
+        right += int(ok.sum())
+        total += int(has.sum())
+        oov_right += int((ok & oov).sum())
+        oov_total += int((has & oov).sum())
+    return {
+        "accuracy": 100.0 * right / max(total, 1),
+        "tokens": total,
+        "oov_accuracy": 100.0 * oov_right / max(oov_total, 1),
+        "oov_tokens": oov_total,
+    }
+
+
+def train_step(
+    model: SequenceTagger, optimizer: Any, batch: TaggerBatch, gold: np.ndarray, clip: float
+) -> tuple[float, float]:
+    """One update on the mean (CE-1) over the words with a gold tag; (loss, grad norm)."""
+    model.zero_grad()
+    z = model(batch)  # (T, B, K)
+    loss, dz = softmax_cross_entropy(z, np.maximum(gold, 0), mask=gold >= 0)
+    model.backward(dz)
+    norm = clip_grad_norm(model.parameters(), clip if clip else float("inf"))
+    if not np.isfinite(loss) or not np.isfinite(norm):
+        raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}.")
+    optimizer.step()
+    return loss, norm
+
+
+# -- checkpoints ----------------------------------------------------------------------
+def _module_rngs(model: Module) -> dict[str, np.random.Generator]:
+    out = {}
+    for name, m in model.named_modules():
+        g = getattr(m, "rng", None)
+        if isinstance(g, np.random.Generator):
+            out[name or "<root>"] = g
+    return out
+
+
+def save_tagger(
+    directory: Path,
+    model: SequenceTagger,
+    optimizer: Any,
+    cfg: dict[str, Any],
+    vocab: dict[str, Any],
+    progress: dict[str, Any],
+) -> Path:
+    """Write a tagger checkpoint: parameters, optimizer, RNGs, vocabularies, progress."""
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    optim_json, optim_arrays = split_arrays(optimizer.state_dict(), "optim")
+    arrays.update(optim_arrays)
+    meta = {
+        "kind": KIND,
+        "config": cfg,
+        "vocab": vocab,
+        "model_config": model.config,
+        "optimizer": optim_json,
+        "progress": progress,
+        "rngs": {k: rng_state(g) for k, g in _module_rngs(model).items()},
+    }
+    return save_checkpoint(directory, arrays, meta)
+
+
+def load_tagger(path: str | Path) -> tuple[SequenceTagger, dict[str, Any], dict[str, np.ndarray]]:
+    """Load a tagger checkpoint (a run directory: its ``best`` or ``checkpoint`` folder)."""
+    p = Path(path)
+    for sub in ("best", "checkpoint"):
+        if (p / sub).is_dir() or (p / f"{sub}.old").is_dir():
+            p = p / sub
+            break
+    arrays, meta = load_checkpoint(p)
+    if meta.get("kind") != KIND:
+        raise ValueError(f"{str(p)!r} is not a tagger checkpoint (kind {meta.get('kind')!r}).")
+    model = SequenceTagger(**meta["model_config"])
+    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    return model, meta, arrays
+
+
+def _vocabs(meta: dict[str, Any]) -> tuple[WordVocab, CharVocab, list[str]]:
+    v = meta["vocab"]
+    return WordVocab.from_json(v["words"]), CharVocab.from_json(v["chars"]), list(v["tags"])
+
+
+# -- commands -------------------------------------------------------------------------
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = dict(DEFAULTS)
+    for key in DEFAULTS:
+        v = getattr(args, key, None)
+        if v is not None:
+            cfg[key] = v
+    if cfg["data"] is None:
+        raise SystemExit("rnnkit: --data DIR is required (a UD treebank folder)")
+    for key in (*_INTS, "epochs", "batch_size"):
+        if cfg[key] < 1:
+            raise SystemExit(f"rnnkit: {key} must be a positive integer; got {cfg[key]!r}")
+    return cfg
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run ``rnnkit train tagger``."""
+    out = Path(args.out or DEFAULTS["out"])
+    if args.resume:
+        model, meta, arrays = load_tagger(out / "checkpoint")
+        cfg = dict(meta["config"])
+        for key in ("epochs", "steps"):
+            if getattr(args, key) is not None:
+                cfg[key] = getattr(args, key)
+        words, chars, tags = _vocabs(meta)
+        progress = meta["progress"]
+        print(f"resuming {out} at step {progress['step']}")
+    else:
+        cfg = _config(args)
+        if (out / "checkpoint").exists():
+            raise SystemExit(f"rnnkit: {out} already holds a run; pass --resume or another --out")
+    cfg["out"] = str(out)
+    t_load = time.perf_counter()
+    train_s = _tagged(read_conllu(split_file(cfg["data"], "train")))
+    dev_s = _tagged(read_conllu(split_file(cfg["data"], "dev")))
+    if cfg["max_sentences"]:
+        train_s = train_s[: cfg["max_sentences"]]
+    if not args.resume:
+        words = WordVocab.build([s.forms() for s in train_s], min_freq=cfg["min_freq"])
+        text = "".join(f for s in train_s for f in s.forms())
+        chars = CharVocab.from_text(text + UNK_CHAR, unk=UNK_CHAR)
+        tags = sorted({u for s in train_s for u in s.upos() if u != "_"})
+        model = SequenceTagger(
+            len(words),
+            len(chars),
+            len(tags),
+            cfg["word_dim"],
+            cfg["char_dim"],
+            cfg["char_hidden"],
+            cfg["hidden"],
+            cfg["layers"],
+            cfg["dropout"],
+            cfg["word_dropout"],
+            rng=cfg["seed"],
+        )
+        progress = {"epoch": 0, "batch": 0, "step": 0, "best_dev": None, "history": []}
+    vocab = {"words": words.to_json(), "chars": chars.to_json(), "tags": tags}
+    optimizer = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=cfg["lr"])
+    if args.resume:
+        optimizer.load_state_dict(join_arrays(meta["optimizer"], arrays))
+        for name, g in _module_rngs(model).items():
+            g.bit_generator.state = rng_from_state(meta["rngs"][name]).bit_generator.state
+    train_d = Encoded(train_s, words, chars, tags, cfg["batch_size"], cfg["max_chars"])
+    dev_d = Encoded(dev_s, words, chars, tags, 64, cfg["max_chars"])
+    n_params = sum(p.data.size for p in model.parameters())
+    print("rnnkit train tagger")
+    for key, v in cfg.items():
+        print(f"  {key:<14} {v}")
+    print(
+        f"  {'data':<14} train {len(train_s):,} sentences / {sum(d.size for d in train_d.gold):,}"
+        f" cells, dev {len(dev_s):,} sentences; {len(words):,} words, {len(chars)} chars, "
+        f"{len(tags)} tags; read in {time.perf_counter() - t_load:.1f} s"
+    )
+    print(f"  {'model':<14} {n_params:,} parameters; {len(train_d.batches)} batches per epoch")
+
+    def save(where: str = "checkpoint") -> Path:
+        return save_tagger(out / where, model, optimizer, cfg, vocab, progress)
+
+    n_batches = len(train_d.batches)
+    total = cfg["epochs"] * n_batches
+    if cfg["steps"]:
+        total = min(total, cfg["steps"])
+    printer = ProgressPrinter(sys.stdout, total_steps=total)
+    stop = {"now": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        printer.message("interrupt: finishing this step and saving a checkpoint")
+        stop["now"] = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def done() -> bool:
+        return stop["now"] or bool(cfg["steps"] and progress["step"] >= cfg["steps"])
+
+    try:
+        while progress["epoch"] < cfg["epochs"] and not done():
+            epoch = progress["epoch"]
+            order = np.random.default_rng([cfg["seed"], epoch]).permutation(n_batches)
+            t_epoch, loss_sum, words_seen = time.perf_counter(), 0.0, 0
+            while progress["batch"] < n_batches and not done():
+                k = int(order[progress["batch"]])
+                loss, norm = train_step(
+                    model, optimizer, train_d.batches[k], train_d.gold[k], cfg["clip"]
+                )
+                n = int((train_d.gold[k] >= 0).sum())
+                loss_sum, words_seen = loss_sum + loss * n, words_seen + n
+                progress["batch"] += 1
+                progress["step"] += 1
+                rate = words_seen / max(time.perf_counter() - t_epoch, 1e-9)
+                printer.update(
+                    Progress(
+                        "step",
+                        progress["step"],
+                        epoch,
+                        progress["batch"] - 1,
+                        n_batches,
+                        train_loss=loss,
+                        lr=float(optimizer.lr),
+                        tokens_per_s=rate,
+                        grad_norm=norm,
+                    )
+                )
+            if progress["batch"] < n_batches:
+                break  # interrupted or out of steps: the epoch is not finished
+            train_secs = time.perf_counter() - t_epoch
+            dev = accuracy(model, dev_d)
+            rec = {
+                "epoch": epoch + 1,
+                "step": progress["step"],
+                "train_loss": loss_sum / max(words_seen, 1),
+                "dev_accuracy": dev["accuracy"],
+                "dev_oov_accuracy": dev["oov_accuracy"],
+                "dev_oov_tokens": dev["oov_tokens"],
+                "train_seconds": train_secs,
+                "seconds": time.perf_counter() - t_epoch,
+            }
+            progress["history"].append(rec)
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+            improved = progress["best_dev"] is None or dev["accuracy"] > progress["best_dev"]
+            if improved:
+                progress["best_dev"] = dev["accuracy"]
+                save("best")
+            save()
+            (out / "history.json").write_text(
+                json.dumps(progress["history"], indent=1) + "\n", encoding="utf-8"
+            )
+            printer.message(
+                f"epoch {epoch + 1:>2}  train loss {rec['train_loss']:.4f}  dev UPOS "
+                f"{dev['accuracy']:.2f}%  OOV {dev['oov_accuracy']:.2f}% "
+                f"({dev['oov_tokens']} words)  {rec['seconds']:.1f} s" + ("  *" if improved else "")
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    wall = time.perf_counter() - t0
+    path = save()
+    printer.close()
+    if progress["best_dev"] is not None:
+        print(f"best dev UPOS accuracy {progress['best_dev']:.2f}%")
+    print(f"steps {progress['step']}, wall time {wall:.1f} s")
+    print(f"checkpoint {path}")
+    if stop["now"]:
+        print(f"stopped by interrupt; continue with: rnnkit train tagger --resume --out {out}")
+        return 130
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Run ``rnnkit eval`` on a tagger checkpoint: UPOS accuracy, overall and on OOV words."""
+    model, meta, _ = load_tagger(args.checkpoint)
+    words, chars, tags = _vocabs(meta)
+    src = Path(args.data or meta["config"]["data"])
+    path = src if src.is_file() else split_file(src, args.split or "dev")
+    sentences = _tagged(read_conllu(path))
+    data = Encoded(sentences, words, chars, tags, 64, meta["config"]["max_chars"])
+    t0 = time.perf_counter()
+    acc = accuracy(model, data)
+    print(
+        f"{path.name}: {len(sentences):,} sentences, {acc['tokens']:,} words; UPOS accuracy "
+        f"{acc['accuracy']:.2f}%; OOV words {acc['oov_tokens']:,}, accuracy "
+        f"{acc['oov_accuracy']:.2f}% ({time.perf_counter() - t0:.1f} s)"
+    )
+    return 0
+
+
+def _read_input(path: Path, fmt: str) -> list[Sentence]:
+    text = path.read_text(encoding="utf-8")
+    if fmt == "auto":
+        first = next((ln for ln in text.split("\n") if ln.strip()), "")
+        fmt = "conllu" if first.startswith("#") or first.count("\t") == 9 else "text"
+    if fmt == "conllu":
+        return parse_conllu(text, source=str(path))
+    lines = [ln.split() for ln in text.split("\n")]
+    return [sentence_from_words(ws, sent_id=str(k)) for k, ws in enumerate(lines, 1) if ws]
+
+
+def tag(args: argparse.Namespace) -> int:
+    """Run ``rnnkit tag``: fill in the UPOS column of CoNLL-U (or tag plain text)."""
+    model, meta, _ = load_tagger(args.checkpoint)
+    words, chars, tags = _vocabs(meta)
+    sentences = _read_input(Path(args.file), args.format)
+    tagged: list[Sentence] = list(sentences)
+    todo = [i for i, s in enumerate(sentences) if s.words]
+    for group in batches_of([sentences[i] for i in todo], 64):
+        idx = [todo[g] for g in group]
+        b = encode_batch(
+            [sentences[i].forms() for i in idx], words, chars, meta["config"]["max_chars"]
+        )
+        pred = model.predict(b)
+        for j, i in enumerate(idx):
+            n = len(sentences[i].words)
+            tagged[i] = sentences[i].with_upos([tags[int(k)] for k in pred[:n, j]])
+    text = format_conllu(tagged)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
