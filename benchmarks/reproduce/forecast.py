@@ -56,7 +56,7 @@ def run_series(name: str, spec: dict, data_dir: Path, out: Path, quick: bool) ->
     series = read_series(data_dir / spec["file"], spec["column"])
     base = {**DEFAULTS, **{k: spec[k] for k in ("column", "horizon", "season", "valid_size",
                                                 "test_size", "log", "batch_size")}}  # fmt: skip
-    base.update(csv=str(data_dir / spec["file"]), epochs=3 if quick else 60, patience=10)
+    base.update(csv=str(data_dir / spec["file"]), epochs=3 if quick else 30, patience=8)
     grid = []
     best = None
     for cell in CELLS:

@@ -277,7 +277,9 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--horizon", type=int, required=True, help="H, steps forecast at once")
     t.add_argument("--season", type=int, help="S for seasonal naive and MASE (default 1)")
     t.add_argument("--window", type=int, help="W, input steps per window (default max(4H, 12))")
-    t.add_argument("--valid-size", dest="valid_size", type=int, help="validation steps (15%%)")
+    t.add_argument(
+        "--valid-size", dest="valid_size", type=int, help="validation steps (default 15%%)"
+    )
     t.add_argument("--test-size", dest="test_size", type=int, help="test steps (default 15%%)")
     t.add_argument("--cell", choices=["lstm", "gru", "rnn"])
     t.add_argument("--hidden", type=int)
