@@ -449,6 +449,7 @@ def plot(args: argparse.Namespace) -> int:
     word = args.word.lower()
     (h,) = predict(model, vocab, [word], beam)
     phones = vocab.decode_pron(h.tokens)
-    plot_attention(h.attention, list(word), phones, args.out, title=f"{word} → {' '.join(phones)}")
+    rows = [*phones, "</s>"] if h.ended else phones
+    plot_attention(h.attention, list(word), rows, args.out, title=f"{word} → {' '.join(phones)}")
     print(f"{word}\t{' '.join(phones)}\nwrote {args.out}")
     return 0

@@ -41,7 +41,8 @@ class Hypothesis(NamedTuple):
     tokens: list[int]
     log_prob: float  # (BEAM-1), </s> included when it was emitted
     score: float  # (BEAM-2)
-    attention: np.ndarray  # (len(tokens), S): the weights that produced each token
+    attention: np.ndarray  # (len(tokens) + ended, S): the weights behind each token (and </s>)
+    ended: bool  # </s> was emitted (False: cut at max_len)
 
 
 def _check(batch_size: int, max_len: int, beam_size: int = 1) -> None:
@@ -93,7 +94,8 @@ def greedy_search(
                 out[b, :n].tolist(),
                 float(logp_sum[b]),
                 _normalised(float(logp_sum[b]), emitted, length_penalty),
-                weights[b, :n].copy(),
+                weights[b, :emitted].copy(),
+                bool(done[b]),
             )
         )
     return hyps
@@ -149,7 +151,8 @@ def beam_search(
                             toks,
                             float(cand[b, idx]),
                             _normalised(float(cand[b, idx]), t + 1, length_penalty),
-                            att[src, :t].copy(),
+                            att[src].copy(),
+                            True,
                         )
                     )
                     if len(finished[b]) == k:
@@ -175,7 +178,8 @@ def beam_search(
                     history[b * k + j].tolist(),
                     float(scores[b, j]),
                     _normalised(float(scores[b, j]), history.shape[1], length_penalty),
-                    att[b * k + j, : history.shape[1]].copy(),
+                    att[b * k + j].copy(),
+                    False,
                 )
                 for j in range(k)
                 if np.isfinite(scores[b, j])

@@ -161,7 +161,7 @@ def test_general_with_unequal_query_and_key_sizes_matches_torch(rng):
     S, B = 4, 2
     arrays = make_case(rng, "general", S=S, B=B, Dq=3, Dk=5)
     lengths = np.array([4, 2])
-    c, w, cache = general_attention_forward(**arrays, lengths=lengths)
+    c, _w, cache = general_attention_forward(**arrays, lengths=lengths)
     grads = grad_dict(general_attention_backward(np.ones_like(c), None, cache), arrays)
     t = {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
     tc, _ = torch_attention("general", t, lengths, S)
@@ -230,7 +230,7 @@ def test_float32_stays_float32_and_close_to_float64(rng):
     arrays = make_case(rng, "additive", S=5, B=3, Q=2, Dv=2)
     lengths = np.array([5, 3, 1])
     a32 = {k: v.astype(np.float32) for k, v in arrays.items()}
-    c64, w64, k64 = additive_attention_forward(**arrays, lengths=lengths)
+    c64, _w64, k64 = additive_attention_forward(**arrays, lengths=lengths)
     c32, w32, k32 = additive_attention_forward(**a32, lengths=lengths)
     assert c32.dtype == w32.dtype == np.float32
     np.testing.assert_allclose(c32, c64, rtol=1e-4, atol=1e-5)
@@ -244,7 +244,7 @@ def test_float32_stays_float32_and_close_to_float64(rng):
 
 def test_cache_is_read_only_and_backward_repeatable(rng):
     arrays = make_case(rng, "additive")
-    c, w, cache = additive_attention_forward(**arrays, lengths=np.array([5, 4, 2]))
+    c, _w, cache = additive_attention_forward(**arrays, lengths=np.array([5, 4, 2]))
     for arr in (cache.attend.weights, cache.attend.u, cache.attend.keys_proj):
         assert not arr.flags.writeable
     g1 = additive_attention_backward(np.ones_like(c), None, cache)
@@ -281,6 +281,6 @@ def test_bad_inputs_name_the_argument(rng):
         dot_attention_forward(**d)
     with pytest.raises(ValueError, match="`score` must be one of"):
         attend_forward(d["query"], d["keys"], d["keys"], score="cosine")
-    c, w, cache = additive_attention_forward(**a)
+    _c, _w, cache = additive_attention_forward(**a)
     with pytest.raises(ValueError, match="`dcontext` must have shape"):
         additive_attention_backward(np.ones((3, 3)), None, cache)

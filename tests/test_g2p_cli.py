@@ -1,0 +1,112 @@
+"""``rnnkit train g2p``, ``eval``, ``g2p``, ``plot attention`` end to end on a tiny dictionary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit.cli.g2p import load_g2p
+from rnnkit.io.safetensors import load_arrays
+
+TINY = Path(__file__).parent / "data" / "cmudict_tiny.dict"
+FLAGS = ["--data", str(TINY), "--embed", "4", "--hidden", "6", "--decoder-hidden", "8",
+         "--batch-size", "8", "--eval-every", "5", "--beam", "3", "--lr", "0.02"]  # fmt: skip
+CONSTANT = ["--schedule", "constant"]
+
+
+def rnnkit(*args, cwd, check=True):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnkit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One tiny run of 2 epochs (16 steps), then resumed to 3 epochs (constant lr: the cosine
+    schedule would change with the number of epochs)."""
+    tmp = tmp_path_factory.mktemp("g2p")
+    out = tmp / "run"
+    p = rnnkit("train", "g2p", *FLAGS, *CONSTANT, "--epochs", "2", "--out", str(out), cwd=tmp)
+    assert "57 words (a-z only; 4 others left out): train 45 (62 pairs), dev 6, test 6" in p.stdout
+    assert "step 16: dev WER" in p.stdout
+    assert "steps 16, wall time" in p.stdout
+    p = rnnkit("train", "g2p", "--resume", "--out", str(out), "--epochs", "3", cwd=tmp)
+    assert "(resumed)" in p.stdout
+    assert "steps 24, wall time" in p.stdout
+    return out
+
+
+def test_run_directory_and_metrics(run_dir):
+    assert (run_dir / "checkpoint" / "checkpoint.json").is_file()
+    assert (run_dir / "best" / "model.safetensors").is_file()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 8, 10, 15, 16, 20, 24]
+    assert all(0.0 <= r["dev_wer"] <= 1.0 and r["dev_words"] == 6 for r in records)
+    meta = json.loads((run_dir / "checkpoint" / "checkpoint.json").read_text())["meta"]
+    assert meta["kind"] == "rnnkit-g2p"
+    assert meta["progress"]["step"] == 24
+    assert meta["config"]["task"] == "g2p"
+
+
+def test_resume_equals_an_uninterrupted_run(run_dir, tmp_path):
+    out = tmp_path / "straight"
+    rnnkit("train", "g2p", *FLAGS, *CONSTANT, "--epochs", "3", "--out", str(out), cwd=tmp_path)
+    a = load_arrays(run_dir / "checkpoint" / "model.safetensors")
+    b = load_arrays(out / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_eval_reports_wer_and_per_greedy_and_beam(run_dir):
+    for split in ("dev", "test"):
+        p = rnnkit("eval", "--checkpoint", str(run_dir), "--split", split, cwd=run_dir)
+        assert f"{split} split, 6 words" in p.stdout
+        assert "greedy   WER" in p.stdout
+        assert "beam 3   WER" in p.stdout
+    p = rnnkit("eval", "--checkpoint", str(run_dir), "--split", "valid", cwd=run_dir, check=False)
+    assert p.returncode == 2
+    assert "--split must be dev, test or train" in p.stderr
+
+
+def test_g2p_prints_each_word_with_phonemes(run_dir):
+    p = rnnkit("g2p", "--checkpoint", str(run_dir), "cat", "Tomato", cwd=run_dir)
+    lines = p.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["cat", "tomato"]
+    model, meta, _ = load_g2p(str(run_dir))
+    assert not model.training
+    assert meta["config"]["beam"] == 3
+    p = rnnkit("g2p", "--checkpoint", str(run_dir), "o'neil", cwd=run_dir, check=False)
+    assert p.returncode == 2
+    assert "cannot spell" in p.stderr
+
+
+def test_plot_attention_writes_a_png(run_dir):
+    png = run_dir / "attn.png"
+    from rnnkit.cli import g2p
+
+    args = type("Args", (), {"checkpoint": str(run_dir), "out": str(png), "beam": 1})()
+    args.word = "water"
+    assert g2p.plot(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refuses_to_overwrite_a_run(run_dir):
+    p = rnnkit("train", "g2p", *FLAGS, "--out", str(run_dir), cwd=run_dir, check=False)
+    assert p.returncode != 0
+    assert "already holds a run" in p.stderr
