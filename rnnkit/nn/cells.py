@@ -20,11 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.nn.init import as_generator, uniform
 from rnnkit.nn.module import Module, Parameter
-from rnnkit.ops.gru import gru_backward, gru_forward
-from rnnkit.ops.lstm import lstm_backward, lstm_forward
-from rnnkit.ops.rnn import rnn_backward, rnn_forward
 from rnnkit.ops.validation import check_float_array
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
@@ -110,14 +108,16 @@ class RNNCell(_CellBase):
 
     def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """Return the next hidden state ``(B, H)``."""
-        _, h_new, cache = rnn_forward(self._x(x), *self._w(), h0=h, nonlinearity=self.nonlinearity)
+        _, h_new, cache = kernels.rnn_forward(
+            self._x(x), *self._w(), h0=h, nonlinearity=self.nonlinearity, need_cache=self.training
+        )
         self._push(cache)
         return h_new
 
     def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(dx, dh_prev)`` and add the weight gradients (RNN-1')–(RNN-2')."""
         cache = self._pop()
-        g = self._checked(lambda: rnn_backward(None, dh, cache), cache)
+        g = self._checked(lambda: kernels.rnn_backward(None, dh, cache), cache)
         self._add_grads(g)
         return g.dx[0], g.dh0
 
@@ -141,14 +141,16 @@ class GRUCell(_CellBase):
 
     def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """Return the next hidden state ``(B, H)``."""
-        _, h_new, cache = gru_forward(self._x(x), *self._w(), h0=h, reset_after=self.reset_after)
+        _, h_new, cache = kernels.gru_forward(
+            self._x(x), *self._w(), h0=h, reset_after=self.reset_after, need_cache=self.training
+        )
         self._push(cache)
         return h_new
 
     def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(dx, dh_prev)`` and add the weight gradients (GRU-1')–(GRU-4')."""
         cache = self._pop()
-        g = self._checked(lambda: gru_backward(None, dh, cache), cache)
+        g = self._checked(lambda: kernels.gru_backward(None, dh, cache), cache)
         self._add_grads(g)
         return g.dx[0], g.dh0
 
@@ -165,7 +167,9 @@ class LSTMCell(_CellBase):
         if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
             raise TypeError(f"`state` must be a tuple (h, c); got {type(state).__name__}.")
         h0, c0 = (None, None) if state is None else state
-        _, h, c, cache = lstm_forward(self._x(x), *self._w(), h0=h0, c0=c0)
+        _, h, c, cache = kernels.lstm_forward(
+            self._x(x), *self._w(), h0=h0, c0=c0, need_cache=self.training
+        )
         self._push(cache)
         return h, c
 
@@ -176,6 +180,6 @@ class LSTMCell(_CellBase):
         if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
             raise TypeError(f"`dstate` must be a tuple (dh, dc); got {type(dstate).__name__}.")
         cache = self._pop()
-        g = self._checked(lambda: lstm_backward(None, dstate[0], dstate[1], cache), cache)
+        g = self._checked(lambda: kernels.lstm_backward(None, dstate[0], dstate[1], cache), cache)
         self._add_grads(g)
         return g.dx[0], (g.dh0, g.dc0)

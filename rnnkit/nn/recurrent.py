@@ -31,11 +31,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.nn.init import as_generator, orthogonal, uniform
 from rnnkit.nn.module import Module, Parameter
-from rnnkit.ops.gru import gru_backward, gru_forward
-from rnnkit.ops.lstm import lstm_backward, lstm_forward
-from rnnkit.ops.rnn import rnn_backward, rnn_forward
 from rnnkit.ops.validation import (
     check_finite,
     check_float_array,
@@ -368,11 +366,13 @@ class RNN(_RecurrentBase):
         self.nonlinearity = nonlinearity
 
     def _op_forward(self, x, w, h0, c0, lengths):  # type: ignore[no-untyped-def]
-        y, h, cache = rnn_forward(x, *w, h0=h0, lengths=lengths, nonlinearity=self.nonlinearity)
+        y, h, cache = kernels.rnn_forward(
+            x, *w, h0=h0, lengths=lengths, nonlinearity=self.nonlinearity, need_cache=self.training
+        )
         return y, h, None, cache
 
     def _op_backward(self, dy, dh, dc, cache):  # type: ignore[no-untyped-def]
-        g = rnn_backward(dy, dh, cache)
+        g = kernels.rnn_backward(dy, dh, cache)
         return g.dx, g.dh0, None, [g.dW_ih, g.dW_hh, g.db_ih, g.db_hh]
 
 
@@ -430,10 +430,10 @@ class LSTM(_RecurrentBase):
                 p.data[hidden : 2 * hidden] = 0.0
 
     def _op_forward(self, x, w, h0, c0, lengths):  # type: ignore[no-untyped-def]
-        return lstm_forward(x, *w, h0=h0, c0=c0, lengths=lengths)
+        return kernels.lstm_forward(x, *w, h0=h0, c0=c0, lengths=lengths, need_cache=self.training)
 
     def _op_backward(self, dy, dh, dc, cache):  # type: ignore[no-untyped-def]
-        g = lstm_backward(dy, dh, dc, cache)
+        g = kernels.lstm_backward(dy, dh, dc, cache)
         return g.dx, g.dh0, g.dc0, [g.dW_ih, g.dW_hh, g.db_ih, g.db_hh]
 
 
@@ -480,9 +480,11 @@ class GRU(_RecurrentBase):
         self.reset_after = bool(reset_after)
 
     def _op_forward(self, x, w, h0, c0, lengths):  # type: ignore[no-untyped-def]
-        y, h, cache = gru_forward(x, *w, h0=h0, lengths=lengths, reset_after=self.reset_after)
+        y, h, cache = kernels.gru_forward(
+            x, *w, h0=h0, lengths=lengths, reset_after=self.reset_after, need_cache=self.training
+        )
         return y, h, None, cache
 
     def _op_backward(self, dy, dh, dc, cache):  # type: ignore[no-untyped-def]
-        g = gru_backward(dy, dh, cache)
+        g = kernels.gru_backward(dy, dh, cache)
         return g.dx, g.dh0, None, [g.dW_ih, g.dW_hh, g.db_ih, g.db_hh]

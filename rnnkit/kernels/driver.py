@@ -1,0 +1,133 @@
+"""What every kernel call does around its time loop.
+
+Settings, the input projection before the loop, the weight gradients after it. Imported
+lazily, on the first float32 call.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from rnnkit.kernels import gemm, microkernel
+from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, workspace
+from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
+
+__all__ = [
+    "Call",
+    "fresh",
+    "input_projection",
+    "lengths_of",
+    "loop_threads",
+    "readonly",
+    "setup",
+    "team_size",
+    "weight_gradients",
+]
+
+# Below this many flops a post-loop product runs on one thread.
+PARALLEL_GEMM_FLOPS = 1 << 22
+
+
+class Call(NamedTuple):
+    """Settings of one kernel call."""
+
+    threads: int  # the team
+    plan: Plan  # hidden-unit chunks of the time loop
+    use_mk: bool  # packed microkernel (else BLAS per step)
+
+
+def setup(settings: Backend, B: int, H: int, G: int, T: int) -> Call:
+    """Chunks and per-step GEMM for a call on ``T`` steps of ``B`` rows, ``G`` gate blocks."""
+    use_mk = microkernel.AVAILABLE and settings.step_gemm.startswith(STEP_MICROKERNEL)
+    P = choose_chunks(B, H, G, settings.threads)
+    return Call(settings.threads, make_plan(H, G, P), use_mk)
+
+
+def team_size(call: Call, flops: int) -> int:
+    """Threads for a product of ``flops``: the whole team if it is large enough."""
+    n = call.threads if flops >= PARALLEL_GEMM_FLOPS else 1
+    numba.set_num_threads(n)
+    return n
+
+
+def loop_threads(call: Call) -> bool:
+    """Set Numba's thread count for the time loop; True if it runs in parallel."""
+    numba.set_num_threads(call.plan.P)
+    return call.plan.P > 1
+
+
+def lengths_of(lengths: np.ndarray | None, mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
+    """Sequence lengths as int64 (B,): from ``lengths``, else from a (T, B, 1) step mask."""
+    if lengths is not None:
+        return np.array(lengths, dtype=np.int64)
+    if mask is not None:
+        return np.array(mask[:, :, 0].sum(axis=0), dtype=np.int64)
+    return np.full(B, T, dtype=np.int64)
+
+
+def input_projection(
+    call: Call, x: np.ndarray, W_ih: np.ndarray, scratch: bool, name: str = "xw"
+) -> np.ndarray:
+    """``W_ih x_t`` for every step as one product: a (T, B, G·H) float32 array.
+
+    Fresh when it becomes the cache (the pointwise math turns it into the activated
+    gates in place), from the workspace when ``scratch`` (inference).
+    """
+    T, B, I = x.shape
+    GH = W_ih.shape[0]
+    out = workspace().get(name, (T, B, GH)) if scratch else np.empty((T, B, GH), np.float32)
+    n = team_size(call, 2 * T * B * I * GH)
+    gemm.gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
+    return out
+
+
+def weight_gradients(
+    call: Call,
+    da: np.ndarray,
+    x: np.ndarray,
+    W_ih: np.ndarray,
+    h_in: list[tuple[int, int, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``dx = da W_ih``, ``dW_ih = Σ_t daᵀ x_t`` and ``dW_hh`` as large products after the loop.
+
+    ``h_in`` lists the row blocks of ``dW_hh``: ``(row0, n_rows, d, inp)`` gives
+    ``dW_hh[row0 : row0+n_rows] = Σ_t d_tᵀ inp_t`` with ``d`` (T, B, n_rows) or the slice
+    of ``da`` starting at column ``row0`` when ``d`` is ``da`` itself.
+    """
+    T, B, GH = da.shape
+    I = x.shape[2]
+    da2 = readonly(da).reshape(T * B, GH)
+    x2 = readonly(x).reshape(T * B, I)
+    dx = np.empty((T, B, I), dtype=np.float32)
+    dW_ih = np.empty((GH, I), dtype=np.float32)
+    n = team_size(call, 2 * T * B * GH * I)
+    gemm.gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
+    gemm.gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
+    H = h_in[0][3].shape[2]
+    dW_hh = np.empty((GH, H), dtype=np.float32)
+    for row0, n_rows, d, inp in h_in:
+        d2 = readonly(d).reshape(T * B, d.shape[2])
+        col0 = row0 if d is da else 0
+        inp2 = readonly(inp).reshape(T * B, H)
+        m = team_size(call, 2 * T * B * n_rows * H)
+        gemm.gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
+    return dx, dW_ih, dW_hh
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only C-contiguous float32 view (or copy) of ``a``.
+
+    Inputs reach the compiled loops always read-only and contiguous, so one compiled
+    specialisation serves every call (Numba compiles per array layout and mutability).
+    """
+    out = np.ascontiguousarray(a, dtype=np.float32).view()
+    out.flags.writeable = False
+    return out
+
+
+def fresh(a: np.ndarray) -> np.ndarray:
+    """A new writable C-contiguous float32 copy of ``a``."""
+    return np.array(a, dtype=np.float32, order="C", copy=True)

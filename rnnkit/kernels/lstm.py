@@ -1,0 +1,144 @@
+"""LSTM sequence forward and BPTT on the fused float32 kernels, API of :mod:`rnnkit.ops.lstm`.
+
+Same arguments, results and cache (:class:`rnnkit.ops.lstm.LSTMCache`) as the reference:
+a cache from either path backpropagates through either. Equations (LSTM-1)–(LSTM-5) and
+their derivatives; the time loops are in :mod:`rnnkit.kernels.lstm_loops`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.kernels.selection import kernels_active
+from rnnkit.ops import lstm as ref
+from rnnkit.ops.lstm import LSTMCache, LSTMGrads
+from rnnkit.ops.sequence import check_sequence_args, freeze, incoming_grad, step_masks
+
+__all__ = ["lstm_backward", "lstm_forward"]
+
+
+def lstm_forward(
+    x: np.ndarray,
+    W_ih: np.ndarray,
+    W_hh: np.ndarray,
+    b_ih: np.ndarray | None = None,
+    b_hh: np.ndarray | None = None,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+    *,
+    need_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:
+    """Run an LSTM layer over a sequence, (LSTM-1)–(LSTM-5); fused kernels for float32.
+
+    Arguments and results as :func:`rnnkit.ops.lstm.lstm_forward`. With
+    ``need_cache=False`` (inference) nothing is kept for backward and the cache is None.
+    """
+    settings = kernels_active(getattr(x, "dtype", None))
+    if settings is None:
+        y, h_n, c_n, cache = ref.lstm_forward(x, W_ih, W_hh, b_ih, b_hh, h0, c0, lengths)
+        return y, h_n, c_n, cache if need_cache else None
+    from rnnkit.kernels import driver, lstm_loops, plan
+
+    args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0, "c0": c0}, lengths, G=4)
+    T, B, H = args.T, args.B, args.H
+    call = driver.setup(settings, B, H, 4, T)
+    p = call.plan
+    bias = np.zeros(4 * H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
+    Th = T + 1 if need_cache else 2
+    h = np.empty((Th, B, H), np.float32)
+    c = np.empty((Th, B, H), np.float32)
+    h[0], c[0] = args.states
+    tanh_c = np.empty((T if need_cache else 1, B, H), np.float32)
+    y = np.empty((T, B, H), np.float32)
+    lens = driver.lengths_of(args.lengths, None, T, B)
+    with plan.team():
+        gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
+        w = plan.pack(
+            driver.readonly(args.W_hh), np.arange(H), p.src, True, call.use_mk, "w_hh", call.threads
+        )
+        a_h = plan.workspace().get("a_h", (B, p.ncols))
+        loop = lstm_loops.forward_par if driver.loop_threads(call) else lstm_loops.forward_seq
+        loop(
+            gates,
+            bias,
+            a_h,
+            h,
+            c,
+            tanh_c,
+            y,
+            lens,
+            p.units,
+            p.off,
+            w.panels,
+            w.gathered,
+            call.use_mk,
+        )
+    h_n, c_n = h[T % Th].copy(), c[T % Th].copy()
+    if not need_cache:
+        return y, h_n, c_n, None
+    mask = step_masks(args.lengths, T, np.dtype(np.float32))
+    freeze(h, c, gates, tanh_c, mask)
+    cache = LSTMCache(
+        args.x, args.W_ih, args.W_hh, args.b_ih is not None, h, c, gates, tanh_c, mask
+    )
+    return y, h_n, c_n, cache
+
+
+def lstm_backward(
+    dy: np.ndarray | None,
+    dh_n: np.ndarray | None,
+    dc_n: np.ndarray | None,
+    cache: LSTMCache,
+) -> LSTMGrads:
+    """Backpropagate through :func:`lstm_forward`, (LSTM-1')–(LSTM-5'); fused for float32.
+
+    Arguments and results as :func:`rnnkit.ops.lstm.lstm_backward`; ``cache`` may come
+    from either path.
+    """
+    settings = kernels_active(cache.x.dtype)
+    if settings is None:
+        return ref.lstm_backward(dy, dh_n, dc_n, cache)
+    from rnnkit.kernels import driver, lstm_loops, plan
+
+    x, W_ih, W_hh, has_bias, h, c, gates, tanh_c, mask = cache
+    T, B, H = tanh_c.shape
+    f32 = np.dtype(np.float32)
+    dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
+    dh = driver.fresh(incoming_grad("dh_n", dh_n, (B, H), f32))
+    dc = driver.fresh(incoming_grad("dc_n", dc_n, (B, H), f32))
+    call = driver.setup(settings, B, H, 4, T)
+    p = call.plan
+    lens = driver.lengths_of(None, mask, T, B)
+    db = np.zeros(4 * H, np.float32)
+    with plan.team():
+        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_hh_back", call.threads)
+        ws = plan.workspace()
+        da = ws.get("da", (T, B, 4 * H))
+        da_c = ws.get("da_c", (B, p.ncols))
+        dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
+        loop = lstm_loops.backward_par if driver.loop_threads(call) else lstm_loops.backward_seq
+        loop(
+            dy,
+            driver.readonly(gates),
+            driver.readonly(c),
+            driver.readonly(tanh_c),
+            dh,
+            dc,
+            dhp,
+            da,
+            da_c,
+            db,
+            lens,
+            p.units,
+            p.off,
+            w.panels,
+            p.k_max,
+            p.n_hpanels,
+            w.gathered,
+            call.use_mk,
+        )
+        dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                     (LSTM-1')
+        dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, 4 * H, da, h[:T])])
+    db_ih = db if has_bias else None
+    return LSTMGrads(dx, dh, dc, dW_ih, dW_hh, db_ih, None if db_ih is None else db.copy())

@@ -1,0 +1,280 @@
+"""The LSTM time loops: per step, each chunk's recurrent GEMM then its fused pointwise math.
+
+Equations as :mod:`rnnkit.ops.lstm` (LSTM-1)–(LSTM-5) and their derivatives, gate blocks
+i, f, g, o. Arrays indexed by time are in PyTorch's natural gate order (they are the
+cache of :func:`rnnkit.ops.lstm.lstm_forward`); the per-step buffers ``a_h`` (forward)
+and ``da_c`` (backward) are in the chunk layout of :mod:`rnnkit.kernels.gemm`.
+
+State rings: ``h`` and ``c`` hold ``Th`` steps (``T + 1`` when training, 2 for
+inference), ``tanh_c`` holds ``Tt`` (``T`` or 1); step ``t`` reads slot ``t % Th`` and
+writes ``(t + 1) % Th``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from rnnkit.kernels.activations import sigmoid, tanh
+from rnnkit.kernels.gemm import step_gemm, step_gemm_back
+
+__all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
+
+NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
+_ONE, _ZERO = np.float32(1.0), np.float32(0.0)
+
+
+@njit(**NJ)
+def _forward_chunk(t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
+    """Step ``t`` for chunk ``k``: ``a_h = h_{t−1} W_hhᵀ`` on its columns, then (LSTM-1)–(LSTM-5).
+
+    ``gates[t]`` holds ``W_ih x_t`` on entry and the activated gates on exit.
+    """
+    B, H = h.shape[1], h.shape[2]
+    i0, i1, it = t % h.shape[0], (t + 1) % h.shape[0], t % tanh_c.shape[0]
+    u0, n, o = units[k], units[k + 1] - units[k], off[k]
+    step_gemm(
+        h.ctypes.data + i0 * B * H * 4,
+        H,
+        B,
+        H,
+        k,
+        off,
+        wp.ctypes.data,
+        wc.ctypes.data,
+        a_h.ctypes.data,
+        a_h.shape[1],
+        use_mk,
+    )
+    b_i, b_f = bias[u0 : u0 + n], bias[H + u0 : H + u0 + n]
+    b_g, b_o = bias[2 * H + u0 : 2 * H + u0 + n], bias[3 * H + u0 : 3 * H + u0 + n]
+    for b in range(B):
+        keep = t < lengths[b]
+        g_i, g_f = gates[t, b, u0 : u0 + n], gates[t, b, H + u0 : H + u0 + n]
+        g_g, g_o = (
+            gates[t, b, 2 * H + u0 : 2 * H + u0 + n],
+            gates[t, b, 3 * H + u0 : 3 * H + u0 + n],
+        )
+        r_i, r_f = a_h[b, o : o + n], a_h[b, o + n : o + 2 * n]
+        r_g, r_o = a_h[b, o + 2 * n : o + 3 * n], a_h[b, o + 3 * n : o + 4 * n]
+        c_prev, h_prev = c[i0, b, u0 : u0 + n], h[i0, b, u0 : u0 + n]
+        c_new, h_new = c[i1, b, u0 : u0 + n], h[i1, b, u0 : u0 + n]
+        tc, y_t = tanh_c[it, b, u0 : u0 + n], y[t, b, u0 : u0 + n]
+        for j in range(n):
+            i = sigmoid(g_i[j] + r_i[j] + b_i[j])  #                      (LSTM-1, LSTM-2)
+            f = sigmoid(g_f[j] + r_f[j] + b_f[j])
+            g = tanh(g_g[j] + r_g[j] + b_g[j])  #                                (LSTM-3)
+            og = sigmoid(g_o[j] + r_o[j] + b_o[j])
+            cc = f * c_prev[j] + i * g  #                                        (LSTM-4)
+            th = tanh(cc)
+            hh = og * th  #                                                      (LSTM-5)
+            g_i[j], g_f[j], g_g[j], g_o[j], tc[j] = i, f, g, og, th
+            c_new[j] = cc if keep else c_prev[j]  #                               (SEQ-2)
+            h_new[j] = hh if keep else h_prev[j]
+            y_t[j] = hh if keep else _ZERO
+
+
+@njit(**NJ)
+def _backward_chunk(
+    t,
+    k,
+    dy,
+    gates,
+    c,
+    tanh_c,
+    dh,
+    dc,
+    dhp,
+    da,
+    da_c,
+    db,
+    lengths,
+    units,
+    off,
+    wpt,
+    k_max,
+    n_hpanels,
+    wc,
+    use_mk,
+):
+    """Step ``t`` backwards for chunk ``k``: the gate gradients, then a partial of ∂L/∂h_{t−1}.
+
+    (LSTM-5')–(LSTM-2') on its units, then its partial of ``∂L/∂h_{t−1} = da_t W_hh`` into
+    ``dhp[(t − 1) & 1, k]``.
+
+    ``dh`` carries ∂L/∂h past padded steps (SEQ-2'); on entry it gets the partials of step
+    ``t + 1`` from ``dhp[t & 1]``. ``dc`` carries ∂L/∂c; ``db`` accumulates Σ_t da.
+    """
+    B, H = dh.shape
+    P = dhp.shape[1]
+    rd = t & 1
+    u0, n, o = units[k], units[k + 1] - units[k], off[k]
+    db_i, db_f = db[u0 : u0 + n], db[H + u0 : H + u0 + n]
+    db_g, db_o = db[2 * H + u0 : 2 * H + u0 + n], db[3 * H + u0 : 3 * H + u0 + n]
+    for b in range(B):
+        m = _ONE if t < lengths[b] else _ZERO
+        dh_b = dh[b, u0 : u0 + n]
+        for p in range(P):
+            part = dhp[rd, p, b, u0 : u0 + n]
+            for j in range(n):
+                dh_b[j] += part[j]
+        dc_b, dy_t = dc[b, u0 : u0 + n], dy[t, b, u0 : u0 + n]
+        c_prev, tc = c[t, b, u0 : u0 + n], tanh_c[t, b, u0 : u0 + n]
+        g_i, g_f = gates[t, b, u0 : u0 + n], gates[t, b, H + u0 : H + u0 + n]
+        g_g, g_o = (
+            gates[t, b, 2 * H + u0 : 2 * H + u0 + n],
+            gates[t, b, 3 * H + u0 : 3 * H + u0 + n],
+        )
+        d_i, d_f = da[t, b, u0 : u0 + n], da[t, b, H + u0 : H + u0 + n]
+        d_g, d_o = da[t, b, 2 * H + u0 : 2 * H + u0 + n], da[t, b, 3 * H + u0 : 3 * H + u0 + n]
+        e_i, e_f = da_c[b, o : o + n], da_c[b, o + n : o + 2 * n]
+        e_g, e_o = da_c[b, o + 2 * n : o + 3 * n], da_c[b, o + 3 * n : o + 4 * n]
+        for j in range(n):
+            i, f, g, og, th = g_i[j], g_f[j], g_g[j], g_o[j], tc[j]
+            dh_new = m * (dh_b[j] + dy_t[j])  #                                  (SEQ-2')
+            dc_new = m * dc_b[j] + dh_new * og * (_ONE - th * th)  #            (LSTM-5')
+            a_i = dc_new * g * i * (_ONE - i)  #                        (LSTM-4', LSTM-2')
+            a_f = dc_new * c_prev[j] * f * (_ONE - f)
+            a_g = dc_new * i * (_ONE - g * g)  #                                (LSTM-3')
+            a_o = dh_new * th * og * (_ONE - og)  #                     (LSTM-5', LSTM-2')
+            dc_b[j] = dc_new * f + (_ONE - m) * dc_b[j]  #                       (LSTM-4')
+            dh_b[j] = (_ONE - m) * dh_b[j]  #                                    (SEQ-2')
+            d_i[j], d_f[j], d_g[j], d_o[j] = a_i, a_f, a_g, a_o
+            e_i[j], e_f[j], e_g[j], e_o[j] = a_i, a_f, a_g, a_o
+            db_i[j] += a_i
+            db_f[j] += a_f
+            db_g[j] += a_g
+            db_o[j] += a_o
+    wr = 1 - rd  # (LSTM-1') this chunk's share of da_t W_hh, for step t − 1
+    step_gemm_back(
+        da_c.ctypes.data + o * 4,
+        da_c.shape[1],
+        B,
+        4 * n,
+        k,
+        o,
+        wpt.ctypes.data,
+        k_max,
+        n_hpanels,
+        wc.ctypes.data,
+        H,
+        dhp[wr, k].ctypes.data,
+        dhp.shape[3],
+        use_mk,
+    )
+
+
+@njit(parallel=True, **NJ)
+def forward_par(gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
+    """All steps, chunks in parallel (one fork-join per step)."""
+    for t in range(gates.shape[0]):
+        for k in prange(units.shape[0] - 1):
+            _forward_chunk(
+                t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
+            )
+
+
+@njit(**NJ)
+def forward_seq(gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
+    """All steps on the calling thread."""
+    for t in range(gates.shape[0]):
+        for k in range(units.shape[0] - 1):
+            _forward_chunk(
+                t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
+            )
+
+
+@njit(parallel=True, **NJ)
+def backward_par(
+    dy,
+    gates,
+    c,
+    tanh_c,
+    dh,
+    dc,
+    dhp,
+    da,
+    da_c,
+    db,
+    lengths,
+    units,
+    off,
+    wpt,
+    k_max,
+    n_hpanels,
+    wc,
+    use_mk,
+):
+    """All steps backwards, chunks in parallel (one fork-join per step)."""
+    for t in range(gates.shape[0] - 1, -1, -1):
+        for k in prange(units.shape[0] - 1):
+            _backward_chunk(
+                t,
+                k,
+                dy,
+                gates,
+                c,
+                tanh_c,
+                dh,
+                dc,
+                dhp,
+                da,
+                da_c,
+                db,
+                lengths,
+                units,
+                off,
+                wpt,
+                k_max,
+                n_hpanels,
+                wc,
+                use_mk,
+            )
+
+
+@njit(**NJ)
+def backward_seq(
+    dy,
+    gates,
+    c,
+    tanh_c,
+    dh,
+    dc,
+    dhp,
+    da,
+    da_c,
+    db,
+    lengths,
+    units,
+    off,
+    wpt,
+    k_max,
+    n_hpanels,
+    wc,
+    use_mk,
+):
+    """All steps backwards on the calling thread."""
+    for t in range(gates.shape[0] - 1, -1, -1):
+        for k in range(units.shape[0] - 1):
+            _backward_chunk(
+                t,
+                k,
+                dy,
+                gates,
+                c,
+                tanh_c,
+                dh,
+                dc,
+                dhp,
+                da,
+                da_c,
+                db,
+                lengths,
+                units,
+                off,
+                wpt,
+                k_max,
+                n_hpanels,
+                wc,
+                use_mk,
+            )

@@ -1,0 +1,158 @@
+"""Register-blocked GEMM for the per-step recurrent product, on weights packed once per call.
+
+The recurrent product of one time step, ``C (M×N) = A (M×K) @ W (K×N)`` with ``M = B``
+rows, is small in ``M`` and large in ``K·N``. A BLAS call re-packs all of ``W`` on every
+step; here ``W`` is packed once per forward (or backward) call into column panels of
+``NR`` columns, ``Wp[p, k, :] = W[k, p·NR : (p+1)·NR]`` (zero padded), and a register tile
+of ``MR×NR`` accumulators walks ``k`` with one broadcast of ``A[m, k]`` and ``NV`` vector
+loads of the panel row per step (fused multiply-adds, LLVM vector IR emitted by a Numba
+``@intrinsic``).
+
+The vector width comes from the CPU: AVX-512 gives 16 lanes and an 8×32 tile (16 of the
+32 vector registers), AVX2 with FMA 8 lanes and a 4×24 tile (12 of 16). Other CPUs do not
+use the microkernel (:data:`AVAILABLE` is False) and the kernels call BLAS per step
+instead. Numba's cache is keyed to the CPU, so the tile chosen here is part of the key.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["AVAILABLE", "DESCRIPTION", "MR", "NR", "pack_panels", "packed_gemm"]
+
+NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
+
+
+def _tile_shape() -> tuple[int, int, int, bool]:
+    """(vector lanes VL, tile rows MR, vectors per tile row NV, available) for this CPU."""
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f", False):
+        return 16, 8, 2, True
+    if features.get("avx2", False) and features.get("fma", False):
+        return 8, 4, 3, True
+    return 8, 4, 3, False
+
+
+VL, MR, NV, AVAILABLE = _tile_shape()
+NR = VL * NV  # columns per packed panel
+DESCRIPTION = (
+    f"{MR}x{NR} register tile, {VL}-lane vectors" if AVAILABLE else "not available on this CPU"
+)
+
+
+def _make_tile(mr: int):
+    """An intrinsic computing one ``mr × NR`` tile ``C = A @ Wp`` over ``K`` (overwrite)."""
+
+    @intrinsic
+    def tile(typingctx, a, lda, w, c, ldc, K):
+        sig = types.void(types.uintp, types.intp, types.uintp, types.uintp, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            a, lda, w, c, ldc, K = args
+            f32 = ir.FloatType()
+            vec = ir.VectorType(f32, VL)
+            i64, i32 = ir.IntType(64), ir.IntType(32)
+            A = builder.inttoptr(a, f32.as_pointer())
+            W = builder.inttoptr(w, f32.as_pointer())
+            C = builder.inttoptr(c, f32.as_pointer())
+            fma_type = ir.FunctionType(vec, [vec, vec, vec])
+            fma = cgutils.get_or_insert_function(builder.module, fma_type, f"llvm.fmuladd.v{VL}f32")
+            zero = ir.Constant(vec, [0.0] * VL)
+            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)] for _ in range(mr)]
+            undef = ir.Constant(vec, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, VL), [0] * VL)
+            rows = [builder.gep(A, [builder.mul(ir.Constant(i64, m), lda)]) for m in range(mr)]
+            with cgutils.for_range(builder, K) as loop:
+                k = loop.index
+                w_row = builder.gep(W, [builder.mul(k, ir.Constant(i64, NR))])
+                w_vecs = [
+                    builder.load(
+                        builder.bitcast(
+                            builder.gep(w_row, [ir.Constant(i64, v * VL)]), vec.as_pointer()
+                        ),
+                        align=4,
+                    )
+                    for v in range(NV)
+                ]
+                for m in range(mr):
+                    a_mk = builder.load(builder.gep(rows[m], [k]))
+                    a_vec = builder.shuffle_vector(
+                        builder.insert_element(undef, a_mk, ir.Constant(i32, 0)), undef, splat
+                    )
+                    for v in range(NV):
+                        total = builder.call(fma, [a_vec, w_vecs[v], builder.load(acc[m][v])])
+                        builder.store(total, acc[m][v])
+            for m in range(mr):
+                c_row = builder.gep(C, [builder.mul(ir.Constant(i64, m), ldc)])
+                for v in range(NV):
+                    ptr = builder.gep(c_row, [ir.Constant(i64, v * VL)])
+                    builder.store(
+                        builder.load(acc[m][v]), builder.bitcast(ptr, vec.as_pointer()), align=4
+                    )
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_tile_full = _make_tile(MR)
+_tile_half = _make_tile(MR // 2)
+_tile_quarter = _make_tile(max(MR // 4, 1))
+_tile_one = _make_tile(1)
+_HALF, _QUARTER = MR // 2, max(MR // 4, 1)
+
+
+@njit(**NJ)
+def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc):
+    """``C[:, :n_panels·NR] = A @ W`` with ``W`` packed in panels; raw float32 pointers.
+
+    ``a`` points at ``A`` (M×K, row stride ``lda`` elements), ``w`` at the first of
+    ``n_panels`` panels of ``K×NR`` floats spaced ``panel_stride`` elements apart, ``c`` at
+    ``C`` (row stride ``ldc``). Panels are the outer loop, so each panel is read from memory
+    once and reused by every row tile.
+    """
+    for p in range(n_panels):
+        wp = w + p * panel_stride * 4
+        cp = c + p * NR * 4
+        m = 0
+        while m < M:
+            left = M - m
+            am, cm = a + m * lda * 4, cp + m * ldc * 4
+            if left >= MR:
+                _tile_full(am, lda, wp, cm, ldc, K)
+                m += MR
+            elif left >= _HALF:
+                _tile_half(am, lda, wp, cm, ldc, K)
+                m += _HALF
+            elif left >= _QUARTER:
+                _tile_quarter(am, lda, wp, cm, ldc, K)
+                m += _QUARTER
+            else:
+                _tile_one(am, lda, wp, cm, ldc, K)
+                m += 1
+
+
+@njit(parallel=True, **NJ)
+def pack_panels(W, rows, cols, transpose, out):
+    """Pack a gathered block of ``W`` into panels: ``out[p, k, q] = S[k, p·NR + q]``.
+
+    ``S[k, n] = W[rows[k], cols[n]]`` (or ``W[cols[n], rows[k]]`` when ``transpose``);
+    an index of -1 gives a zero (padding). ``out`` is ``(len(cols) // NR, len(rows), NR)``.
+    """
+    n_panels, K = out.shape[0], out.shape[1]
+    for p in prange(n_panels):
+        for q in range(NR):
+            n = cols[p * NR + q]
+            for k in range(K):
+                r = rows[k]
+                if n < 0 or r < 0:
+                    out[p, k, q] = 0.0
+                elif transpose:
+                    out[p, k, q] = W[n, r]
+                else:
+                    out[p, k, q] = W[r, n]

@@ -1,0 +1,193 @@
+"""How one kernel call is laid out: hidden-unit chunks, packed weights, workspace, threads.
+
+A call splits the ``H`` hidden units into ``P`` chunks, one per thread of the team
+(``P = 1`` when a step's recurrent product is too small to repay a fork-join). Thread
+``k`` computes its chunk's columns of every gate in a step (the GEMM, then the fused
+pointwise math on the same units), so a step needs one fork-join and no thread waits on
+another inside it. See :mod:`rnnkit.kernels.gemm` for the chunk layout of the columns.
+
+Per-step buffers, packed weights and the backward's ``∂L/∂a`` scratch live in a
+persistent per-thread workspace; arrays that outlive the call (caches, outputs,
+gradients) are always fresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from rnnkit.kernels.blas import single_threaded
+from rnnkit.kernels.microkernel import NR, VL, pack_panels
+
+__all__ = ["Plan", "Weights", "choose_chunks", "make_plan", "pack", "team", "workspace"]
+
+# A step whose recurrent product has fewer flops than this runs on one thread: a fork-join
+# costs 1–2 µs, a tenth of such a step.
+PARALLEL_STEP_FLOPS = 1 << 20
+# Packing fewer elements than this runs on one thread.
+PARALLEL_PACK_SIZE = 1 << 18
+
+
+class Plan(NamedTuple):
+    """Chunks of the hidden units and the chunk layout of a step's ``G`` gate blocks."""
+
+    P: int  # chunks (= threads of the time loop)
+    G: int  # gate blocks laid out
+    H: int
+    units: np.ndarray  # (P+1,) int64 chunk k owns units[k]:units[k+1]
+    off: np.ndarray  # (P+1,) int64 chunk k owns columns off[k]:off[k+1]
+    src: np.ndarray  # (ncols,) int64 row of W_hh feeding each column, -1 for padding
+    unit: np.ndarray  # (ncols,) int64 hidden unit of each column, -1 for padding
+    k_max: int  # largest G·n over the chunks
+    n_hpanels: int  # panels covering H columns (the backward's output)
+
+    @property
+    def ncols(self) -> int:
+        """Width of a step's gate block in chunk layout."""
+        return int(self.off[-1])
+
+    @property
+    def hpad(self) -> int:
+        """``H`` rounded up to whole panels: the row stride of the backward's partials."""
+        return self.n_hpanels * NR
+
+
+class Weights(NamedTuple):
+    """A recurrent weight block packed for a step's product.
+
+    For :func:`rnnkit.kernels.gemm.step_gemm` (forward) or
+    :func:`rnnkit.kernels.gemm.step_gemm_back` (backward); the unused one of the two is a
+    1-element placeholder.
+    """
+
+    panels: np.ndarray  # microkernel panels
+    gathered: np.ndarray  # BLAS operand
+
+
+def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
+    """Number of chunks for a step: all threads when the step's product is large enough."""
+    if threads <= 1 or 2 * B * H * G * H < PARALLEL_STEP_FLOPS:
+        return 1
+    return min(threads, H)
+
+
+def make_plan(H: int, G: int, P: int, base: int = 0) -> Plan:
+    """Chunk ``P`` ways the ``G`` gate blocks of ``W_hh`` rows ``base : base + G·H``.
+
+    Chunk boundaries fall on multiples of the vector width where ``H`` allows.
+    """
+    step = VL if H >= P * VL else 1
+    units = np.array([round(k * H / P / step) * step for k in range(P)] + [H], dtype=np.int64)
+    widths = [-(-G * int(units[k + 1] - units[k]) // NR) * NR for k in range(P)]
+    off = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    src = np.full(int(off[-1]), -1, dtype=np.int64)
+    unit = np.full(int(off[-1]), -1, dtype=np.int64)
+    for k in range(P):
+        n = int(units[k + 1] - units[k])
+        for g in range(G):
+            cols = slice(int(off[k]) + g * n, int(off[k]) + (g + 1) * n)
+            unit[cols] = np.arange(units[k], units[k + 1])
+            src[cols] = base + g * H + unit[cols]
+    k_max = max(G * int(units[k + 1] - units[k]) for k in range(P))
+    return Plan(P, G, H, units, off, src, unit, k_max, -(-H // NR))
+
+
+_PLACEHOLDER = np.zeros((1, 1, 1), dtype=np.float32)
+
+
+def _pack_threads(threads: int, size: int) -> None:
+    numba.set_num_threads(threads if size >= PARALLEL_PACK_SIZE else 1)
+
+
+def pack(
+    W: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    transpose: bool,
+    use_mk: bool,
+    name: str,
+    threads: int,
+) -> Weights:
+    """Pack the operand ``S`` (K, ncols) of a step's forward product.
+
+    ``S[k, c] = W[rows[k], cols[c]]`` (``W[cols[c], rows[k]]`` if ``transpose``); -1
+    indices give zeros.
+    """
+    K, ncols = len(rows), len(cols)
+    if use_mk:
+        panels = workspace().get(name, (ncols // NR, K, NR))
+        _pack_threads(threads, K * ncols)
+        pack_panels(W, rows, cols, transpose, panels)
+        return Weights(panels, _PLACEHOLDER)
+    gathered = workspace().get(name, (ncols, K))
+    S = (W[cols][:, rows] if transpose else W[rows][:, cols].T) if K and ncols else gathered
+    gathered[...] = S
+    gathered[cols < 0] = 0.0
+    gathered[:, rows < 0] = 0.0
+    return Weights(_PLACEHOLDER, gathered)
+
+
+def pack_back(W: np.ndarray, plan: Plan, use_mk: bool, name: str, threads: int) -> Weights:
+    """Pack the rows ``plan.src`` of ``W`` for the backward products ``da_k @ W[rows_k]``."""
+    if use_mk:
+        P, H = plan.P, plan.H
+        panels = workspace().get(name, (P, plan.n_hpanels, plan.k_max, NR))
+        cols = np.arange(plan.n_hpanels * NR, dtype=np.int64)
+        cols[cols >= H] = -1
+        _pack_threads(threads, plan.k_max * plan.hpad)
+        for k in range(P):
+            n_rows = plan.G * int(plan.units[k + 1] - plan.units[k])
+            rows = np.full(plan.k_max, -1, dtype=np.int64)
+            rows[:n_rows] = plan.src[plan.off[k] : plan.off[k] + n_rows]
+            pack_panels(W, rows, cols, False, panels[k])
+        return Weights(panels, _PLACEHOLDER)
+    gathered = workspace().get(name, (plan.ncols, plan.H))
+    gathered[...] = W[np.maximum(plan.src, 0)]
+    gathered[plan.src < 0] = 0.0
+    return Weights(_PLACEHOLDER, gathered)
+
+
+class _Workspace(threading.local):
+    """Scratch buffers reused across calls, one set per Python thread."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
+        """An uninitialised (or zeroed) C-contiguous float32 array of ``shape``."""
+        size = int(np.prod(shape))
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self.buffers[name] = np.empty(max(size, 1), dtype=np.float32)
+        out = buf[:size].reshape(shape)
+        if zero:
+            out[...] = 0.0
+        return out
+
+    def clear(self) -> None:
+        """Release every buffer."""
+        self.buffers.clear()
+
+
+_WORKSPACE = _Workspace()
+
+
+def workspace() -> _Workspace:
+    """This thread's workspace."""
+    return _WORKSPACE
+
+
+@contextlib.contextmanager
+def team() -> Iterator[None]:
+    """Run a kernel call: OpenBLAS single-threaded, Numba's thread count restored after."""
+    before = numba.get_num_threads()
+    try:
+        with single_threaded():
+            yield
+    finally:
+        numba.set_num_threads(before)

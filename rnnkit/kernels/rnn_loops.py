@@ -1,0 +1,196 @@
+"""The Elman RNN time loops: per step, each chunk's recurrent GEMM then its pointwise math.
+
+Equations as :mod:`rnnkit.ops.rnn` (RNN-1)–(RNN-2) and their derivatives. Layouts and
+state rings as :mod:`rnnkit.kernels.lstm_loops` (one gate block).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from rnnkit.kernels.activations import relu, tanh
+from rnnkit.kernels.gemm import step_gemm, step_gemm_back
+
+__all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
+
+NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
+_ONE, _ZERO = np.float32(1.0), np.float32(0.0)
+
+
+@njit(**NJ)
+def _forward_chunk(t, k, act, bias, a_h, h, y, lengths, use_relu, units, off, wp, wc, use_mk):
+    """Step ``t`` for chunk ``k``; ``act[t]`` holds ``W_ih x_t`` on entry, ``h'_t`` on exit."""
+    B, H = h.shape[1], h.shape[2]
+    i0, i1 = t % h.shape[0], (t + 1) % h.shape[0]
+    u0, n, o = units[k], units[k + 1] - units[k], off[k]
+    step_gemm(
+        h.ctypes.data + i0 * B * H * 4,
+        H,
+        B,
+        H,
+        k,
+        off,
+        wp.ctypes.data,
+        wc.ctypes.data,
+        a_h.ctypes.data,
+        a_h.shape[1],
+        use_mk,
+    )
+    b_u = bias[u0 : u0 + n]
+    for b in range(B):
+        keep = t < lengths[b]
+        a_x, r = act[t, b, u0 : u0 + n], a_h[b, o : o + n]
+        h_prev, h_new, y_t = h[i0, b, u0 : u0 + n], h[i1, b, u0 : u0 + n], y[t, b, u0 : u0 + n]
+        if use_relu:
+            for j in range(n):
+                a_x[j] = relu(a_x[j] + r[j] + b_u[j])  #                  (RNN-1, RNN-2)
+        else:
+            for j in range(n):
+                a_x[j] = tanh(a_x[j] + r[j] + b_u[j])  #                  (RNN-1, RNN-2)
+        for j in range(n):
+            h_new[j] = a_x[j] if keep else h_prev[j]  #                          (SEQ-2)
+            y_t[j] = a_x[j] if keep else _ZERO
+
+
+@njit(**NJ)
+def _backward_chunk(
+    t,
+    k,
+    dy,
+    act,
+    dh,
+    dhp,
+    da,
+    da_c,
+    db,
+    lengths,
+    use_relu,
+    units,
+    off,
+    wpt,
+    k_max,
+    n_hpanels,
+    wc,
+    use_mk,
+):
+    """Step ``t`` for chunk ``k``: (RNN-2') on its units, then its partial of ``da_t W_hh``."""
+    B, H = dh.shape
+    P = dhp.shape[1]
+    rd = t & 1
+    u0, n, o = units[k], units[k + 1] - units[k], off[k]
+    db_u = db[u0 : u0 + n]
+    for b in range(B):
+        m = _ONE if t < lengths[b] else _ZERO
+        dh_b = dh[b, u0 : u0 + n]
+        for p in range(P):
+            part = dhp[rd, p, b, u0 : u0 + n]
+            for j in range(n):
+                dh_b[j] += part[j]
+        dy_t, a_t = dy[t, b, u0 : u0 + n], act[t, b, u0 : u0 + n]
+        d_t, e_t = da[t, b, u0 : u0 + n], da_c[b, o : o + n]
+        for j in range(n):
+            dh_new = m * (dh_b[j] + dy_t[j])  #                                  (SEQ-2')
+            if use_relu:
+                d = dh_new if a_t[j] > _ZERO else _ZERO  #                       (RNN-2')
+            else:
+                d = dh_new * (_ONE - a_t[j] * a_t[j])  #                         (RNN-2')
+            dh_b[j] = (_ONE - m) * dh_b[j]  #                                    (SEQ-2')
+            d_t[j] = d
+            e_t[j] = d
+            db_u[j] += d
+    wr = 1 - rd  # (RNN-1') this chunk's share of da_t W_hh, for step t − 1
+    step_gemm_back(
+        da_c.ctypes.data + o * 4,
+        da_c.shape[1],
+        B,
+        n,
+        k,
+        o,
+        wpt.ctypes.data,
+        k_max,
+        n_hpanels,
+        wc.ctypes.data,
+        H,
+        dhp[wr, k].ctypes.data,
+        dhp.shape[3],
+        use_mk,
+    )
+
+
+@njit(parallel=True, **NJ)
+def forward_par(act, bias, a_h, h, y, lengths, use_relu, units, off, wp, wc, use_mk):
+    """All steps, chunks in parallel (one fork-join per step)."""
+    for t in range(act.shape[0]):
+        for k in prange(units.shape[0] - 1):
+            _forward_chunk(
+                t, k, act, bias, a_h, h, y, lengths, use_relu, units, off, wp, wc, use_mk
+            )
+
+
+@njit(**NJ)
+def forward_seq(act, bias, a_h, h, y, lengths, use_relu, units, off, wp, wc, use_mk):
+    """All steps on the calling thread."""
+    for t in range(act.shape[0]):
+        for k in range(units.shape[0] - 1):
+            _forward_chunk(
+                t, k, act, bias, a_h, h, y, lengths, use_relu, units, off, wp, wc, use_mk
+            )
+
+
+@njit(parallel=True, **NJ)
+def backward_par(
+    dy, act, dh, dhp, da, da_c, db, lengths, use_relu, units, off, wpt, k_max, n_hpanels, wc, use_mk
+):
+    """All steps backwards, chunks in parallel (one fork-join per step)."""
+    for t in range(act.shape[0] - 1, -1, -1):
+        for k in prange(units.shape[0] - 1):
+            _backward_chunk(
+                t,
+                k,
+                dy,
+                act,
+                dh,
+                dhp,
+                da,
+                da_c,
+                db,
+                lengths,
+                use_relu,
+                units,
+                off,
+                wpt,
+                k_max,
+                n_hpanels,
+                wc,
+                use_mk,
+            )
+
+
+@njit(**NJ)
+def backward_seq(
+    dy, act, dh, dhp, da, da_c, db, lengths, use_relu, units, off, wpt, k_max, n_hpanels, wc, use_mk
+):
+    """All steps backwards on the calling thread."""
+    for t in range(act.shape[0] - 1, -1, -1):
+        for k in range(units.shape[0] - 1):
+            _backward_chunk(
+                t,
+                k,
+                dy,
+                act,
+                dh,
+                dhp,
+                da,
+                da_c,
+                db,
+                lengths,
+                use_relu,
+                units,
+                off,
+                wpt,
+                k_max,
+                n_hpanels,
+                wc,
+                use_mk,
+            )

@@ -1,0 +1,111 @@
+"""The kernels equal the reference ops: every output, final state and gradient, every cell.
+
+Shapes come from hypothesis (derandomized): B = 1, H not a multiple of the vector width,
+T = 1, ragged lengths, with and without biases and initial states. The same comparison
+runs on the multi-threaded path (chunks split over two threads) and on the BLAS-per-step
+fallback, and for a shape large enough to split by the default rule.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rnnkit import kernels
+from rnnkit.kernels import driver, plan
+
+CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"]
+CASE = st.fixed_dictionaries(
+    {
+        "T": st.integers(1, 6),
+        "B": st.integers(1, 5),
+        "I": st.integers(1, 5),
+        "H": st.integers(1, 11),
+        "ragged": st.booleans(),
+        "bias": st.booleans(),
+        "states": st.booleans(),
+        "seed": st.integers(0, 2**32 - 1),
+    }
+)
+FEW = settings(max_examples=8, derandomize=True, deadline=None, database=None)
+FIXTURES_OK = settings(FEW, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def check_case(kcheck, name, case):
+    cell = kcheck.CELLS[name]
+    rng = np.random.default_rng(case["seed"])
+    T, B, I, H = case["T"], case["B"], case["I"], case["H"]
+    inputs = kcheck.make_inputs(rng, cell, T, B, I, H, case["bias"], case["states"])
+    lengths = kcheck.ragged_lengths(rng, T, B) if case["ragged"] else None
+    outs = cell.ref_forward(**inputs, lengths=lengths, **cell.options)[:-1]
+    ws = [rng.normal(size=o.shape) for o in outs]
+    truth = kcheck.run(cell, inputs, lengths, ws, "ref64")
+    ref32 = kcheck.run(cell, inputs, lengths, ws, "ref32")
+    got = kcheck.run(cell, inputs, lengths, ws, "kernel")
+    kcheck.compare(truth, ref32, got)
+    return got
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+@FEW
+@given(case=CASE)
+def test_kernels_equal_ops(kcheck, name, case):
+    assert kernels.backend().name == "numba"
+    check_case(kcheck, name, case)
+
+
+@pytest.fixture
+def two_threads_always(monkeypatch):
+    """Split every step over two chunks/threads, however small the shapes."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba's thread pool has one thread on this machine")
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
+    monkeypatch.setattr(plan, "PARALLEL_STEP_FLOPS", 0)
+    monkeypatch.setattr(plan, "PARALLEL_PACK_SIZE", 0)
+    monkeypatch.setattr(driver, "PARALLEL_GEMM_FLOPS", 0)
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+@FIXTURES_OK
+@given(case=CASE)
+def test_multithreaded_path_equals_ops(kcheck, two_threads_always, name, case):
+    assert kernels.backend().threads == 2
+    case = {**case, "H": max(case["H"], 2)}  # two chunks need two units
+    check_case(kcheck, name, case)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("name", CELL_NAMES)
+@FIXTURES_OK
+@given(case=CASE)
+def test_blas_per_step_fallback_equals_ops(kcheck, monkeypatch, name, threads, case):
+    if threads == "2":
+        if numba.config.NUMBA_NUM_THREADS < 2:
+            pytest.skip("Numba's thread pool has one thread on this machine")
+        monkeypatch.setattr(plan, "PARALLEL_STEP_FLOPS", 0)
+        case = {**case, "H": max(case["H"], 2)}
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    monkeypatch.setenv("RNNKIT_STEP_GEMM", "blas")
+    assert kernels.backend().step_gemm.startswith("BLAS per step")
+    check_case(kcheck, name, case)
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_a_shape_large_enough_splits_by_default(kcheck, name):
+    if kernels.backend().threads < 2:
+        pytest.skip("one thread available: nothing to split")
+    cell = kcheck.CELLS[name]
+    B, H = 64, 96  # 2·B·H·G·H ≥ 2^20 for every G
+    assert plan.choose_chunks(B, H, cell.G, 2) == 2
+    case = {"T": 3, "B": B, "I": 7, "H": H, "ragged": True, "bias": True, "states": True}
+    check_case(kcheck, name, {**case, "seed": 5})
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+@pytest.mark.parametrize(("T", "B", "H"), [(1, 1, 1), (1, 3, 1), (4, 1, 1), (1, 1, 9)])
+def test_edge_shapes(kcheck, name, T, B, H):
+    case = {"T": T, "B": B, "I": 2, "H": H, "ragged": B > 1, "bias": True, "states": True}
+    check_case(kcheck, name, {**case, "seed": T * 100 + B * 10 + H})
