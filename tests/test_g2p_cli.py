@@ -98,11 +98,9 @@ def test_g2p_prints_each_word_with_phonemes(run_dir):
 
 def test_plot_attention_writes_a_png(run_dir):
     png = run_dir / "attn.png"
-    from rnnkit.cli import g2p
-
-    args = type("Args", (), {"checkpoint": str(run_dir), "out": str(png), "beam": 1})()
-    args.word = "water"
-    assert g2p.plot(args) == 0
+    args = ["--checkpoint", str(run_dir), "--out", str(png), "--beam", "1", "water"]
+    p = rnnkit("plot", "attention", *args, cwd=run_dir)
+    assert p.stdout.startswith("water\t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

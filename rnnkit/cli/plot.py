@@ -8,6 +8,9 @@ add a kind, write the two functions in any ``rnnkit.cli`` module and add its lin
   adding problem, either freshly initialised (``--cells``, the default) or trained
   (``--checkpoint`` of ``rnnkit train adding``, repeatable). See
   :mod:`rnnkit.diagnostics.gradient_flow` for the exact definition.
+- ``attention``: the attention weights of a ``rnnkit train g2p`` model for one word, a
+  heatmap of letters × predicted phonemes (``rnnkit plot attention --checkpoint DIR WORD
+  --out FILE.png``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
         "plot_gradient_flow",
         "‖∂L/∂h_t‖ through time for RNN, LSTM and GRU (adding problem)",
     ),
+    "attention": ("rnnkit.cli.g2p", "add_plot_arguments", "plot", "g2p letters × phonemes map"),
 }
 
 
