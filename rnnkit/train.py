@@ -157,8 +157,11 @@ class Trainer:
         logits = np.concatenate(logits_parts) if len(logits_parts) > 1 else logits_parts[0]
         # Only the k newest steps carry a loss (TBPTT-1).
         loss, dnew = softmax_cross_entropy(logits[n - k :], y)
-        dlogits = np.zeros_like(logits)
-        dlogits[n - k :] = dnew
+        if n == k:  # k1 = k2: every step carries a loss, no padding copy needed
+            dlogits = dnew
+        else:
+            dlogits = np.zeros_like(logits)
+            dlogits[n - k :] = dnew
         dstate = None
         for a, b in reversed(chunks):
             dstate = self.model.backward(dlogits[a:b], dstate)
