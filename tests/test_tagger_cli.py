@@ -55,6 +55,7 @@ def rnnkit(*args, cwd, check=True):
 def test_train_eval_and_tag(tmp_path):
     out = rnnkit("train", "tagger", *TINY, "--epochs", "12", "--out", "run", cwd=tmp_path).stdout
     assert "rnnkit train tagger" in out
+    assert "12 sentences / 73 words, dev 3 / 19; vocabulary" in out
     assert "11 tags" in out
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history) == 12

@@ -148,6 +148,10 @@ class Encoded:
             self.oov.append(oov)
 
 
+def _count(data: Encoded) -> int:
+    return int(sum((g >= 0).sum() for g in data.gold))
+
+
 def accuracy(model: SequenceTagger, data: Encoded) -> dict[str, float]:
     """UPOS accuracy over words with a gold tag, overall and on OOV words (in percent)."""
     right = total = oov_right = oov_total = 0
@@ -305,9 +309,9 @@ def train(args: argparse.Namespace) -> int:
     for key, v in cfg.items():
         print(f"  {key:<14} {v}")
     print(
-        f"  {'data':<14} train {len(train_s):,} sentences / {sum(d.size for d in train_d.gold):,}"
-        f" cells, dev {len(dev_s):,} sentences; {len(words):,} words, {len(chars)} chars, "
-        f"{len(tags)} tags; read in {time.perf_counter() - t_load:.1f} s"
+        f"  {'data':<14} train {len(train_s):,} sentences / {_count(train_d):,} words, dev "
+        f"{len(dev_s):,} / {_count(dev_d):,}; vocabulary {len(words):,} words, {len(chars)} "
+        f"chars, {len(tags)} tags; read in {time.perf_counter() - t_load:.1f} s"
     )
     print(f"  {'model':<14} {n_params:,} parameters; {len(train_d.batches)} batches per epoch")
 
