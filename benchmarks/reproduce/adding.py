@@ -20,11 +20,14 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add overhead
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault(
+    "RNNKIT_NUM_THREADS", "1"
+)  # one kernel thread per run; --jobs runs in parallel
 
 import numpy as np
 
@@ -32,6 +35,7 @@ from rnnkit.cli.adding import DEFAULTS, LR_BY_CELL, build_model, fit_adding
 from rnnkit.data.adding import BASELINE_MSE, SOLVED_MSE, adding_problem
 from rnnkit.diagnostics.gradient_flow import model_gradient_flow
 from rnnkit.diagnostics.plots import new_figure, plot_curves, plot_gradient_flow, save_figure
+from rnnkit.kernels import backend
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -103,14 +107,34 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = {"steps": args.steps, "eval_every": args.eval_every}
+    # Each finished run is appended to a .partial.jsonl file; a rerun with the same budget
+    # skips the runs found there (a crash or an interrupt loses at most the runs in flight).
+    partial = out / f"{args.name}.partial.jsonl"
+    done = {}
+    if partial.is_file():
+        for line in partial.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r["config"]["steps"] == args.steps and r["config"]["eval_every"] == args.eval_every:
+                done[(r["length"], r["cell"])] = r
     # Longest first, so that parallel jobs finish together.
-    jobs = [(t, c, overrides) for t in sorted(args.lengths, reverse=True) for c in args.cells]
+    jobs = [(t, c, overrides) for t in sorted(args.lengths, reverse=True) for c in args.cells
+            if (t, c) not in done]  # fmt: skip
+    print(f"{len(jobs)} runs to do, {len(done)} found in {partial}", flush=True)
     t0 = time.perf_counter()
+    runs = [done[(t, c)] for t in args.lengths for c in args.cells if (t, c) in done]
+
+    def keep(r: dict) -> None:
+        runs.append(r)
+        with partial.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(r) + "\n")
+
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
-            runs = list(pool.map(run_one, jobs))
+            for fut in as_completed([pool.submit(run_one, j) for j in jobs]):
+                keep(fut.result())
     else:
-        runs = [run_one(j) for j in jobs]
+        for j in jobs:
+            keep(run_one(j))
     runs.sort(key=lambda r: (r["length"], CELLS.index(r["cell"])))
     doc = {
         "benchmark": "adding", "command": " ".join(["python", *sys.argv]),
@@ -118,7 +142,7 @@ def main() -> int:
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
                     "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "jobs": args.jobs},
+                    "jobs": args.jobs, "float32_backend": backend(np.float32)._asdict()},
         "runs": runs,
     }  # fmt: skip
     (out / f"{args.name}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

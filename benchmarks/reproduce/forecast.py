@@ -23,12 +23,14 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add overhead
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RNNKIT_NUM_THREADS", "1")
 
 import numpy as np
 
 from rnnkit.cli.forecast import DEFAULTS, evaluate_part, fit_forecast
 from rnnkit.data.timeseries import read_series, window_origins
 from rnnkit.diagnostics.plots import new_figure, plot_forecast, save_figure
+from rnnkit.kernels import backend
 from rnnkit.models.forecaster import naive_forecast, seasonal_naive_forecast
 
 # Per series: the horizon, the season S (for seasonal naive and the MASE scale), the
@@ -39,14 +41,17 @@ SERIES = {
     "airline-passengers": {
         "file": "airline-passengers.csv", "column": "Passengers", "horizon": 12, "season": 12,
         "valid_size": 24, "test_size": 24, "log": True, "windows": [24, 36], "batch_size": 16,
+        "epochs": 200, "patience": 25,  # 144 values: ~5 steps per epoch
     },
     "monthly-sunspots": {
         "file": "monthly-sunspots.csv", "column": "Sunspots", "horizon": 12, "season": 132,
         "valid_size": 420, "test_size": 420, "log": False, "windows": [48, 96], "batch_size": 64,
+        "epochs": 30, "patience": 8,
     },
     "daily-min-temperatures": {
         "file": "daily-min-temperatures.csv", "column": "Temp", "horizon": 7, "season": 365,
         "valid_size": 365, "test_size": 365, "log": False, "windows": [30, 60], "batch_size": 64,
+        "epochs": 30, "patience": 8,
     },
 }  # fmt: skip
 CELLS = ["rnn", "lstm", "gru"]
@@ -56,7 +61,8 @@ def run_series(name: str, spec: dict, data_dir: Path, out: Path, quick: bool) ->
     series = read_series(data_dir / spec["file"], spec["column"])
     base = {**DEFAULTS, **{k: spec[k] for k in ("column", "horizon", "season", "valid_size",
                                                 "test_size", "log", "batch_size")}}  # fmt: skip
-    base.update(csv=str(data_dir / spec["file"]), epochs=3 if quick else 30, patience=8)
+    epochs = 3 if quick else spec["epochs"]
+    base.update(csv=str(data_dir / spec["file"]), epochs=epochs, patience=spec["patience"])
     grid = []
     best = None
     for cell in CELLS:
@@ -138,11 +144,18 @@ def main() -> int:
         "benchmark": "forecast", "command": " ".join(["python", *sys.argv]),
         "quick": args.quick, "wall_s": round(time.perf_counter() - t0, 1),
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "cpu_count": os.cpu_count(), "platform": platform.platform()},
+                    "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "float32_backend": backend(np.float32)._asdict()},
         "results": records,
     }  # fmt: skip
     name = "forecast-quick.json" if args.quick else "forecast.json"
-    (out / name).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if args.series and (out / name).is_file():  # rerun of some series: keep the others
+        old = json.loads((out / name).read_text(encoding="utf-8"))
+        rerun = {r["series"] for r in records}
+        kept = [r for r in old["results"] if r["series"] not in rerun]
+        doc["results"] = sorted(kept + records, key=lambda r: list(SERIES).index(r["series"]))
+        doc["command"] = old.get("command", "") + " ; " + doc["command"]
+        records = doc["results"]
     print()
     print(f"{'series':<24}{'method':<16}{'MAE':>9}{'RMSE':>9}{'MASE':>7}")
     for r in records:
