@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["relu", "sigmoid", "tanh"]
+__all__ = ["add_into", "relu", "sigmoid", "tanh"]
 
 _f = np.float32
 _A1, _A3, _A5 = _f(4.89352455891786e-03), _f(6.37261928875436e-04), _f(1.48572235717979e-05)
@@ -58,3 +58,14 @@ def sigmoid(x):
 def relu(x):
     """max(x, 0) (ACT-3)."""
     return max(x, _ZERO)
+
+
+@njit(**INLINE)
+def add_into(dst, src):
+    """``dst += src`` over 1-D views, in its own loop.
+
+    Kept out of the loops that compute the gradients: a read-modify-write of one more
+    array there makes LLVM give up vectorising them (too many runtime alias checks).
+    """
+    for j in range(dst.shape[0]):
+        dst[j] += src[j]

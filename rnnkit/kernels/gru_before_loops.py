@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from rnnkit.kernels.activations import sigmoid, tanh
+from rnnkit.kernels.activations import add_into, sigmoid, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
 __all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
@@ -113,8 +113,8 @@ def _backward_zn(t, k, dy, gates, h, dh, dhp, da, db, lengths, units):
             a_z = dh_new * (h_prev[j] - nn) * z * (_ONE - z)  #         (GRU-5', GRU-2')
             dh_b[j] = dh_new * z + (_ONE - m) * dh_b[j]  #              (GRU-5', SEQ-2')
             d_z[j], d_n[j] = a_z, a_n
-            db_z[j] += a_z
-            db_n[j] += a_n
+        add_into(db_z, d_z)
+        add_into(db_n, d_n)
 
 
 @njit(**NJ)
@@ -176,7 +176,7 @@ def _backward_r(
             d_r[j] = a_r
             e_r[j] = a_r
             e_z[j] = d_z[j]
-            db_r[j] += a_r
+        add_into(db_r, d_r)
     wr = 1 - (t & 1)  # this chunk's share of [da_r, da_z] W_hh[:2H], for step t − 1
     step_gemm_back(
         da_c.ctypes.data + o2 * 4,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from rnnkit.kernels.activations import sigmoid, tanh
+from rnnkit.kernels.activations import add_into, sigmoid, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
 __all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
@@ -124,10 +124,10 @@ def _backward_chunk(
             dh_b[j] = dh_new * z + (_ONE - m) * dh_b[j]  #              (GRU-5', SEQ-2')
             d_r[j], d_z[j], d_n[j], d_hn[j] = a_r, a_z, a_n, a_hn
             e_r[j], e_z[j], e_n[j] = a_r, a_z, a_hn
-            db_r[j] += a_r
-            db_z[j] += a_z
-            db_n[j] += a_n
-            dbh_n[j] += a_hn
+        add_into(db_r, d_r)  # db_ih = Σ_t da_x, db_hn = Σ_t da_n ⊙ r
+        add_into(db_z, d_z)
+        add_into(db_n, d_n)
+        add_into(dbh_n, d_hn)
     wr = 1 - rd  # this chunk's share of da_h W_hh, for step t − 1
     step_gemm_back(
         da_c.ctypes.data + o * 4,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from rnnkit.kernels.activations import sigmoid, tanh
+from rnnkit.kernels.activations import add_into, sigmoid, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
 __all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
@@ -141,10 +141,10 @@ def _backward_chunk(
             dh_b[j] = (_ONE - m) * dh_b[j]  #                                    (SEQ-2')
             d_i[j], d_f[j], d_g[j], d_o[j] = a_i, a_f, a_g, a_o
             e_i[j], e_f[j], e_g[j], e_o[j] = a_i, a_f, a_g, a_o
-            db_i[j] += a_i
-            db_f[j] += a_f
-            db_g[j] += a_g
-            db_o[j] += a_o
+        add_into(db_i, d_i)  # db = Σ_t da                                      (LSTM-1')
+        add_into(db_f, d_f)
+        add_into(db_g, d_g)
+        add_into(db_o, d_o)
     wr = 1 - rd  # (LSTM-1') this chunk's share of da_t W_hh, for step t − 1
     step_gemm_back(
         da_c.ctypes.data + o * 4,

@@ -39,20 +39,29 @@ def _tile_shape() -> tuple[int, int, int, bool]:
 
 VL, MR, NV, AVAILABLE = _tile_shape()
 NR = VL * NV  # columns per packed panel
+KC = 4096 // NR  # rows of a panel per block: 16 KiB of weights, held in L1 across row tiles
 DESCRIPTION = (
     f"{MR}x{NR} register tile, {VL}-lane vectors" if AVAILABLE else "not available on this CPU"
 )
 
 
 def _make_tile(mr: int):
-    """An intrinsic computing one ``mr × NR`` tile ``C = A @ Wp`` over ``K`` (overwrite)."""
+    """An intrinsic computing one ``mr × NR`` tile ``C (+)= A @ Wp`` over ``K``.
+
+    With few rows the chain of fused multiply-adds into each accumulator is latency-bound,
+    so small tiles unroll ``k`` over independent accumulator sets (summed at the end) to keep
+    about twelve chains in flight.
+    """
+    ku = max(1, 12 // (mr * NV))
 
     @intrinsic
-    def tile(typingctx, a, lda, w, c, ldc, K):
-        sig = types.void(types.uintp, types.intp, types.uintp, types.uintp, types.intp, types.intp)
+    def tile(typingctx, a, lda, w, c, ldc, K, accumulate):
+        sig = types.void(
+            types.uintp, types.intp, types.uintp, types.uintp, types.intp, types.intp, types.boolean
+        )
 
         def codegen(context, builder, signature, args):
-            a, lda, w, c, ldc, K = args
+            a, lda, w, c, ldc, K, accumulate = args
             f32 = ir.FloatType()
             vec = ir.VectorType(f32, VL)
             i64, i32 = ir.IntType(64), ir.IntType(32)
@@ -62,37 +71,49 @@ def _make_tile(mr: int):
             fma_type = ir.FunctionType(vec, [vec, vec, vec])
             fma = cgutils.get_or_insert_function(builder.module, fma_type, f"llvm.fmuladd.v{VL}f32")
             zero = ir.Constant(vec, [0.0] * VL)
-            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)] for _ in range(mr)]
+            acc = [
+                [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)] for _ in range(mr)]
+                for _ in range(ku)
+            ]
             undef = ir.Constant(vec, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, VL), [0] * VL)
             rows = [builder.gep(A, [builder.mul(ir.Constant(i64, m), lda)]) for m in range(mr)]
-            with cgutils.for_range(builder, K) as loop:
-                k = loop.index
+
+            def update(k, sets):  # sets[m][v] += A[m, k] * W[k, v·VL : (v+1)·VL]
                 w_row = builder.gep(W, [builder.mul(k, ir.Constant(i64, NR))])
-                w_vecs = [
-                    builder.load(
-                        builder.bitcast(
-                            builder.gep(w_row, [ir.Constant(i64, v * VL)]), vec.as_pointer()
-                        ),
-                        align=4,
-                    )
-                    for v in range(NV)
-                ]
+                w_vecs = []
+                for v in range(NV):
+                    ptr = builder.gep(w_row, [ir.Constant(i64, v * VL)])
+                    w_vecs.append(builder.load(builder.bitcast(ptr, vec.as_pointer()), align=4))
                 for m in range(mr):
                     a_mk = builder.load(builder.gep(rows[m], [k]))
                     a_vec = builder.shuffle_vector(
                         builder.insert_element(undef, a_mk, ir.Constant(i32, 0)), undef, splat
                     )
                     for v in range(NV):
-                        total = builder.call(fma, [a_vec, w_vecs[v], builder.load(acc[m][v])])
-                        builder.store(total, acc[m][v])
+                        total = builder.call(fma, [a_vec, w_vecs[v], builder.load(sets[m][v])])
+                        builder.store(total, sets[m][v])
+
+            k_main = builder.mul(builder.sdiv(K, ir.Constant(i64, ku)), ir.Constant(i64, ku))
+            with cgutils.for_range_slice(
+                builder, ir.Constant(i64, 0), k_main, ir.Constant(i64, ku)
+            ) as (k, _):
+                for u in range(ku):
+                    update(builder.add(k, ir.Constant(i64, u)), acc[u])
+            with cgutils.for_range_slice(builder, k_main, K, ir.Constant(i64, 1)) as (k, _):
+                update(k, acc[0])
             for m in range(mr):
                 c_row = builder.gep(C, [builder.mul(ir.Constant(i64, m), ldc)])
                 for v in range(NV):
-                    ptr = builder.gep(c_row, [ir.Constant(i64, v * VL)])
-                    builder.store(
-                        builder.load(acc[m][v]), builder.bitcast(ptr, vec.as_pointer()), align=4
+                    total = builder.load(acc[0][m][v])
+                    for u in range(1, ku):
+                        total = builder.fadd(total, builder.load(acc[u][m][v]))
+                    ptr = builder.bitcast(
+                        builder.gep(c_row, [ir.Constant(i64, v * VL)]), vec.as_pointer()
                     )
+                    old = builder.load(ptr, align=4)  # C is valid memory either way
+                    total = builder.select(accumulate, builder.fadd(total, old), total)
+                    builder.store(total, ptr, align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -113,28 +134,33 @@ def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc):
 
     ``a`` points at ``A`` (M×K, row stride ``lda`` elements), ``w`` at the first of
     ``n_panels`` panels of ``K×NR`` floats spaced ``panel_stride`` elements apart, ``c`` at
-    ``C`` (row stride ``ldc``). Panels are the outer loop, so each panel is read from memory
-    once and reused by every row tile.
+    ``C`` (row stride ``ldc``). Panels are the outer loop, then blocks of ``KC`` rows of
+    the panel (which stay in the L1 cache), then tiles of rows of ``A``: each block of
+    weights is read from memory once and reused by every row tile.
     """
     for p in range(n_panels):
         wp = w + p * panel_stride * 4
         cp = c + p * NR * 4
-        m = 0
-        while m < M:
-            left = M - m
-            am, cm = a + m * lda * 4, cp + m * ldc * 4
-            if left >= MR:
-                _tile_full(am, lda, wp, cm, ldc, K)
-                m += MR
-            elif left >= _HALF:
-                _tile_half(am, lda, wp, cm, ldc, K)
-                m += _HALF
-            elif left >= _QUARTER:
-                _tile_quarter(am, lda, wp, cm, ldc, K)
-                m += _QUARTER
-            else:
-                _tile_one(am, lda, wp, cm, ldc, K)
-                m += 1
+        for k0 in range(0, K, KC):
+            kc = min(KC, K - k0)
+            more = k0 > 0
+            wk = wp + k0 * NR * 4
+            m = 0
+            while m < M:
+                left = M - m
+                am, cm = a + (m * lda + k0) * 4, cp + m * ldc * 4
+                if left >= MR:
+                    _tile_full(am, lda, wk, cm, ldc, kc, more)
+                    m += MR
+                elif left >= _HALF:
+                    _tile_half(am, lda, wk, cm, ldc, kc, more)
+                    m += _HALF
+                elif left >= _QUARTER:
+                    _tile_quarter(am, lda, wk, cm, ldc, kc, more)
+                    m += _QUARTER
+                else:
+                    _tile_one(am, lda, wk, cm, ldc, kc, more)
+                    m += 1
 
 
 @njit(parallel=True, **NJ)

@@ -14,6 +14,7 @@ gradients) are always fresh.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -76,10 +77,12 @@ def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
     return min(threads, H)
 
 
+@functools.lru_cache(maxsize=64)
 def make_plan(H: int, G: int, P: int, base: int = 0) -> Plan:
     """Chunk ``P`` ways the ``G`` gate blocks of ``W_hh`` rows ``base : base + G·H``.
 
-    Chunk boundaries fall on multiples of the vector width where ``H`` allows.
+    Chunk boundaries fall on multiples of the vector width where ``H`` allows. Plans are
+    cached: their arrays must not be modified.
     """
     step = VL if H >= P * VL else 1
     units = np.array([round(k * H / P / step) * step for k in range(P)] + [H], dtype=np.int64)
@@ -163,7 +166,9 @@ class _Workspace(threading.local):
         size = int(np.prod(shape))
         buf = self.buffers.get(name)
         if buf is None or buf.size < size:
-            buf = self.buffers[name] = np.empty(max(size, 1), dtype=np.float32)
+            raw = np.empty(max(size, 1) + 16, dtype=np.float32)
+            skip = (-raw.ctypes.data % 64) // 4  # start on a cache line: vector loads stay in one
+            buf = self.buffers[name] = raw[skip : skip + max(size, 1)]
         out = buf[:size].reshape(shape)
         if zero:
             out[...] = 0.0

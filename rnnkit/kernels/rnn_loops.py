@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from rnnkit.kernels.activations import relu, tanh
+from rnnkit.kernels.activations import add_into, relu, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
 __all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
@@ -91,14 +91,17 @@ def _backward_chunk(
         d_t, e_t = da[t, b, u0 : u0 + n], da_c[b, o : o + n]
         for j in range(n):
             dh_new = m * (dh_b[j] + dy_t[j])  #                                  (SEQ-2')
-            if use_relu:
-                d = dh_new if a_t[j] > _ZERO else _ZERO  #                       (RNN-2')
-            else:
-                d = dh_new * (_ONE - a_t[j] * a_t[j])  #                         (RNN-2')
-            dh_b[j] = (_ONE - m) * dh_b[j]  #                                    (SEQ-2')
-            d_t[j] = d
-            e_t[j] = d
-            db_u[j] += d
+            dh_b[j] = (_ONE - m) * dh_b[j]
+            d_t[j] = dh_new
+        if use_relu:
+            for j in range(n):
+                d_t[j] = d_t[j] if a_t[j] > _ZERO else _ZERO  #                  (RNN-2')
+        else:
+            for j in range(n):
+                d_t[j] = d_t[j] * (_ONE - a_t[j] * a_t[j])  #                    (RNN-2')
+        for j in range(n):
+            e_t[j] = d_t[j]
+        add_into(db_u, d_t)  # db = Σ_t da                                        (RNN-1')
     wr = 1 - rd  # (RNN-1') this chunk's share of da_t W_hh, for step t − 1
     step_gemm_back(
         da_c.ctypes.data + o * 4,

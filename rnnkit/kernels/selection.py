@@ -70,6 +70,15 @@ def _env_choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     return value
 
 
+@functools.cache
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _threads_wanted(numba_pool: int) -> tuple[int, str]:
     raw = os.environ.get(ENV_THREADS, "").strip()
     if raw:
@@ -79,11 +88,7 @@ def _threads_wanted(numba_pool: int) -> tuple[int, str]:
             )
         wanted, why = int(raw), f"{ENV_THREADS}={raw}"
     else:
-        try:
-            wanted = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            wanted = os.cpu_count() or 1
-        why = "the cores available"
+        wanted, why = _cores(), "the cores available"
     if wanted > numba_pool:
         return numba_pool, f"{why}, capped by NUMBA_NUM_THREADS={numba_pool}"
     return wanted, why
