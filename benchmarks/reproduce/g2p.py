@@ -1,0 +1,156 @@
+"""CMUdict grapheme-to-phoneme with the attention encoder-decoder: WER and PER, greedy and beam.
+
+    # train (or reuse) a run, then score it:
+    python benchmarks/reproduce/g2p.py --run runs/g2p [--train] [--test] [--out benchmarks/results]
+        [--train-args "--epochs 30 --max-minutes 85"] [--beam 5] [--alphas 0,1]
+
+``--train`` first runs ``rnnkit train g2p --out RUN`` with the defaults of the task (the
+configuration reported in ``README-issue4.md``) plus ``--train-args``, timing it. Then
+the run's ``best/`` checkpoint (chosen by WER on a 974-word dev subset, greedy) is scored
+on the whole dev split, greedy and with a beam of width ``--beam`` for each length
+penalty α of ``--alphas`` (BEAM-2); with ``--test`` also on the test split, once, greedy
+and with the beam and the α that did best on dev. For each beam setting it also counts
+the dev words where the beam found an output the model scores higher than greedy's, and
+how many of those turned right or wrong (search errors versus model errors). Everything
+is printed as a table and written to ``g2p.json`` (with the run's metrics and wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared cores
+
+import numpy as np
+
+from rnnkit.cli.g2p import load_g2p, predict
+from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
+
+
+def decode(model, vocab, words, beam, alpha):
+    """Hypotheses for ``words``: greedy for beam 1, else beam search with length penalty alpha."""
+    if beam == 1:
+        return predict(model, vocab, words, 1)
+    order = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
+    out = [None] * len(words)
+    for k in range(0, len(order), 256):
+        idx = order[k : k + 256]
+        b = make_batch(vocab, [words[i] for i in idx])
+        hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam, length_penalty=alpha)
+        for i, h in zip(idx, hyps, strict=True):
+            out[i] = h
+    return out
+
+
+def score_split(model, vocab, entries, beam, alpha=1.0):
+    t = time.perf_counter()
+    hyps = decode(model, vocab, [w for w, _ in entries], beam, alpha)
+    preds = [vocab.decode_pron(h.tokens) for h in hyps]
+    wer, per = score_g2p(preds, [p for _, p in entries])
+    r = {"wer": wer, "per": per, "words": len(entries), "seconds": time.perf_counter() - t}
+    return r, hyps, preds
+
+
+def search_errors(entries, greedy, beam, vocab, alpha):
+    """Where beam search found an output scoring higher than greedy's by (BEAM-2) with this α."""
+
+    def score(h):
+        return h.log_prob / max(len(h.tokens) + h.ended, 1) ** alpha
+
+    right = [{tuple(p) for p in prons} for _, prons in entries]
+    better = fixed = broken = 0
+    for g, b, refs in zip(greedy, beam, right, strict=True):
+        if b.tokens != g.tokens and score(b) > score(g):
+            better += 1
+            g_ok = tuple(vocab.decode_pron(g.tokens)) in refs
+            b_ok = tuple(vocab.decode_pron(b.tokens)) in refs
+            fixed += b_ok and not g_ok
+            broken += g_ok and not b_ok
+    return {"beam_more_probable": better, "fixed": fixed, "broken": broken}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", default="runs/g2p", help="run directory")
+    ap.add_argument("--train", action="store_true", help="train the run first")
+    ap.add_argument("--train-args", default="", help="extra flags for rnnkit train g2p")
+    ap.add_argument("--test", action="store_true", help="also score the test split (once)")
+    ap.add_argument("--beam", default=5, type=int, help="beam width compared with greedy")
+    ap.add_argument("--alphas", default="0,1", help="length penalties tried on dev")
+    ap.add_argument("--out", default="benchmarks/results", help="folder for g2p.json")
+    args = ap.parse_args()
+    run = Path(args.run)
+    record: dict = {"python": platform.python_version(), "numpy": np.__version__}
+    if args.train:
+        cmd = [sys.executable, "-m", "rnnkit", "train", "g2p", "--out", str(run)]
+        cmd += shlex.split(args.train_args)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        record["train_wall_s"] = time.perf_counter() - t0
+    model, meta, path = load_g2p(str(run))
+    record["checkpoint"] = str(path)
+    record["config"] = meta["config"]
+    record["progress"] = meta["progress"]
+    metrics = run / "metrics.jsonl"
+    if metrics.is_file():
+        record["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
+    vocab = G2PVocab()
+    entries, _ = load_cmudict(meta["config"]["data"])
+    splits = split_dictionary(entries)
+    width = int(args.beam)
+    alphas = [float(a) for a in args.alphas.split(",")]
+    rows = []
+    dev = splits["dev"]
+    r, greedy, _ = score_split(model, vocab, dev, 1)
+    record["dev_greedy"] = r
+    rows.append(("dev", "greedy", r))
+    best_alpha, best_wer = None, None
+    for alpha in alphas:
+        r, beam, _ = score_split(model, vocab, dev, width, alpha)
+        r["search"] = search_errors(dev, greedy, beam, vocab, alpha)
+        record[f"dev_beam{width}_alpha{alpha:g}"] = r
+        rows.append(("dev", f"beam {width} α={alpha:g}", r))
+        if best_wer is None or r["wer"] < best_wer:
+            best_alpha, best_wer = alpha, r["wer"]
+    record["alpha_chosen_on_dev"] = best_alpha
+    if args.test:
+        test = splits["test"]
+        r, _, _ = score_split(model, vocab, test, 1)
+        record["test_greedy"] = r
+        rows.append(("test", "greedy", r))
+        r, _, _ = score_split(model, vocab, test, width, best_alpha)
+        record[f"test_beam{width}"] = r
+        rows.append(("test", f"beam {width} α={best_alpha:g}", r))
+    print(f"checkpoint {path} (step {meta['progress']['step']}, "
+          f"{meta['progress']['wall_s'] / 60:.1f} min of training)")  # fmt: skip
+    print(f"{'split':<6} {'decoding':<14} {'words':>6} {'WER %':>7} {'PER %':>7} {'time s':>7}")
+    for split, name, r in rows:
+        print(
+            f"{split:<6} {name:<14} {r['words']:>6} {100 * r['wer']:>7.2f} "
+            f"{100 * r['per']:>7.2f} {r['seconds']:>7.1f}"
+        )
+    for key, r in record.items():
+        if isinstance(r, dict) and "search" in r:
+            s = r["search"]
+            print(
+                f"{key}: beam found a more probable output than greedy for "
+                f"{s['beam_more_probable']} words; {s['fixed']} became right, "
+                f"{s['broken']} became wrong"
+            )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "g2p.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'g2p.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
