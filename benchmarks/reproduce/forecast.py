@@ -29,7 +29,7 @@ import numpy as np
 
 from rnnkit.cli.forecast import DEFAULTS, evaluate_part, fit_forecast
 from rnnkit.data.timeseries import read_series, window_origins
-from rnnkit.diagnostics.plots import new_figure, plot_forecast, save_figure
+from rnnkit.diagnostics.plots import BASELINE_COLORS, new_figure, plot_forecast, save_figure
 from rnnkit.kernels import backend
 from rnnkit.models.forecaster import naive_forecast, seasonal_naive_forecast
 
@@ -118,8 +118,14 @@ def figure(name: str, series, res, path: Path) -> str:
         "naive": naive_forecast(y, origins, horizon),
         "seasonal naive": seasonal_naive_forecast(y, origins, horizon, season),
     }
+    colors = {
+        "model": "tab:blue",
+        "naive": BASELINE_COLORS[0],
+        "seasonal naive": BASELINE_COLORS[1],
+    }
     for label, f in per_step.items():
-        ax.plot(steps, np.mean(np.abs(actual - f), axis=0), marker=".", label=label)
+        err = np.mean(np.abs(actual - f), axis=0)
+        ax.plot(steps, err, marker=".", color=colors[label], label=label)
     ax.set_xlabel("horizon step")
     ax.set_ylabel(f"test MAE ({series.column})")
     ax.set_title(f"{name}: test MAE by horizon step ({origins.size} windows)")

@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+# Baselines in a forecast plot, in order (the forecast itself is tab:blue).
+BASELINE_COLORS = ["tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray"]
 
 
 def _matplotlib() -> tuple[Any, Any]:
@@ -164,7 +166,8 @@ def plot_forecast(
     forecast : (H,) the forecast of the next H values
     actual : (H,) what happened, when known (a backtest)
     interval : (lower (H,), upper (H,)) prediction interval
-    baselines : label -> (H,) other forecasts (naive, seasonal naive), drawn thin
+    baselines : label -> (H,) other forecasts (naive, seasonal naive), drawn thin, coloured
+        in the order of :data:`BASELINE_COLORS`
     dates : n + H labels for the x axis (history then forecast); default indices
     """
     fig = None
@@ -186,8 +189,9 @@ def plot_forecast(
             linewidth=1.0,
             label="actual",
         )
-    for label, values in (baselines or {}).items():
-        ax.plot(tf, np.asarray(values, dtype=np.float64), linewidth=1.0, alpha=0.8, label=label)
+    for (label, values), color in zip((baselines or {}).items(), BASELINE_COLORS, strict=False):
+        ax.plot(tf, np.asarray(values, dtype=np.float64), color=color, linewidth=1.0, alpha=0.8,
+                label=label)  # fmt: skip
     ax.plot(tf, forecast, color="tab:blue", marker=".", linewidth=1.6, label="forecast")
     if interval is not None:
         ax.fill_between(
