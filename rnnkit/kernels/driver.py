@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from rnnkit.kernels import gemm, microkernel
-from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, workspace
+from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, set_threads, workspace
 from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
 
 __all__ = [
@@ -49,14 +48,34 @@ def setup(settings: Backend, B: int, H: int, G: int, T: int) -> Call:
 def team_size(call: Call, flops: int) -> int:
     """Threads for a product of ``flops``: the whole team if it is large enough."""
     n = call.threads if flops >= PARALLEL_GEMM_FLOPS else 1
-    numba.set_num_threads(n)
+    if n > 1:
+        set_threads(n)
     return n
 
 
 def loop_threads(call: Call) -> bool:
     """Set Numba's thread count for the time loop; True if it runs in parallel."""
-    numba.set_num_threads(call.plan.P)
+    if call.plan.P > 1:
+        set_threads(call.plan.P)
     return call.plan.P > 1
+
+
+def _gemm_rows(A: np.ndarray, B: np.ndarray, C: np.ndarray, trans_b: bool, n: int) -> None:
+    """``C = A @ op(B)``: split over the team, or one BLAS call (single-threaded) for one."""
+    if n > 1:
+        gemm.gemm_rows(A, B, C, trans_b, n)
+    else:
+        np.matmul(A, B.T if trans_b else B, out=C)
+
+
+def _gemm_tn_rows(
+    A: np.ndarray, col0: int, B: np.ndarray, C: np.ndarray, row0: int, n_rows: int, n: int
+) -> None:
+    """``C[row0 : row0+n_rows] = A[:, col0 : col0+n_rows]ᵀ @ B``, split as :func:`_gemm_rows`."""
+    if n > 1:
+        gemm.gemm_tn_rows(A, col0, B, C, row0, n_rows, n)
+    else:
+        np.matmul(A[:, col0 : col0 + n_rows].T, B, out=C[row0 : row0 + n_rows])
 
 
 def lengths_of(lengths: np.ndarray | None, mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
@@ -80,7 +99,7 @@ def input_projection(
     GH = W_ih.shape[0]
     out = workspace().get(name, (T, B, GH)) if scratch else np.empty((T, B, GH), np.float32)
     n = team_size(call, 2 * T * B * I * GH)
-    gemm.gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
+    _gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
     return out
 
 
@@ -104,8 +123,8 @@ def weight_gradients(
     dx = np.empty((T, B, I), dtype=np.float32)
     dW_ih = np.empty((GH, I), dtype=np.float32)
     n = team_size(call, 2 * T * B * GH * I)
-    gemm.gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
-    gemm.gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
+    _gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
+    _gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
     H = h_in[0][3].shape[2]
     dW_hh = np.empty((GH, H), dtype=np.float32)
     for row0, n_rows, d, inp in h_in:
@@ -113,7 +132,7 @@ def weight_gradients(
         col0 = row0 if d is da else 0
         inp2 = readonly(inp).reshape(T * B, H)
         m = team_size(call, 2 * T * B * n_rows * H)
-        gemm.gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
+        _gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
     return dx, dW_ih, dW_hh
 
 

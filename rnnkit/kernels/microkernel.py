@@ -22,7 +22,15 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["AVAILABLE", "DESCRIPTION", "MR", "NR", "pack_panels", "packed_gemm"]
+__all__ = [
+    "AVAILABLE",
+    "DESCRIPTION",
+    "MR",
+    "NR",
+    "pack_panels",
+    "pack_panels_serial",
+    "packed_gemm",
+]
 
 NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 
@@ -163,22 +171,34 @@ def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc):
                     m += 1
 
 
+@njit(inline="always", **NJ)
+def _pack_panel(W, rows, cols, transpose, out, p):
+    for q in range(NR):
+        n = cols[p * NR + q]
+        for k in range(out.shape[1]):
+            r = rows[k]
+            if n < 0 or r < 0:
+                out[p, k, q] = 0.0
+            elif transpose:
+                out[p, k, q] = W[n, r]
+            else:
+                out[p, k, q] = W[r, n]
+
+
 @njit(parallel=True, **NJ)
 def pack_panels(W, rows, cols, transpose, out):
     """Pack a gathered block of ``W`` into panels: ``out[p, k, q] = S[k, p·NR + q]``.
 
     ``S[k, n] = W[rows[k], cols[n]]`` (or ``W[cols[n], rows[k]]`` when ``transpose``);
     an index of -1 gives a zero (padding). ``out`` is ``(len(cols) // NR, len(rows), NR)``.
+    Panels are packed in parallel; :func:`pack_panels_serial` is the one-thread twin.
     """
-    n_panels, K = out.shape[0], out.shape[1]
-    for p in prange(n_panels):
-        for q in range(NR):
-            n = cols[p * NR + q]
-            for k in range(K):
-                r = rows[k]
-                if n < 0 or r < 0:
-                    out[p, k, q] = 0.0
-                elif transpose:
-                    out[p, k, q] = W[n, r]
-                else:
-                    out[p, k, q] = W[r, n]
+    for p in prange(out.shape[0]):
+        _pack_panel(W, rows, cols, transpose, out, p)
+
+
+@njit(**NJ)
+def pack_panels_serial(W, rows, cols, transpose, out):
+    """:func:`pack_panels` on the calling thread (small blocks: no fork-join)."""
+    for p in range(out.shape[0]):
+        _pack_panel(W, rows, cols, transpose, out, p)

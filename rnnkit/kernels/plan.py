@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -23,9 +24,19 @@ import numba
 import numpy as np
 
 from rnnkit.kernels.blas import single_threaded
-from rnnkit.kernels.microkernel import NR, VL, pack_panels
+from rnnkit.kernels.microkernel import NR, VL, pack_panels, pack_panels_serial
 
-__all__ = ["Plan", "Weights", "choose_chunks", "make_plan", "pack", "team", "workspace"]
+__all__ = [
+    "Plan",
+    "Weights",
+    "choose_chunks",
+    "make_plan",
+    "pack",
+    "pack_back",
+    "set_threads",
+    "team",
+    "workspace",
+]
 
 # A step whose recurrent product has fewer flops than this runs on one thread: a fork-join
 # costs 1–2 µs, a tenth of such a step.
@@ -103,8 +114,12 @@ def make_plan(H: int, G: int, P: int, base: int = 0) -> Plan:
 _PLACEHOLDER = np.zeros((1, 1, 1), dtype=np.float32)
 
 
-def _pack_threads(threads: int, size: int) -> None:
-    numba.set_num_threads(threads if size >= PARALLEL_PACK_SIZE else 1)
+def _packer(threads: int, size: int):
+    """The parallel packer with the team's threads for a large block, else the serial one."""
+    if threads > 1 and size >= PARALLEL_PACK_SIZE:
+        set_threads(threads)
+        return pack_panels
+    return pack_panels_serial
 
 
 def pack(
@@ -124,8 +139,7 @@ def pack(
     K, ncols = len(rows), len(cols)
     if use_mk:
         panels = workspace().get(name, (ncols // NR, K, NR))
-        _pack_threads(threads, K * ncols)
-        pack_panels(W, rows, cols, transpose, panels)
+        _packer(threads, K * ncols)(W, rows, cols, transpose, panels)
         return Weights(panels, _PLACEHOLDER)
     gathered = workspace().get(name, (ncols, K))
     S = (W[cols][:, rows] if transpose else W[rows][:, cols].T) if K and ncols else gathered
@@ -142,12 +156,12 @@ def pack_back(W: np.ndarray, plan: Plan, use_mk: bool, name: str, threads: int) 
         panels = workspace().get(name, (P, plan.n_hpanels, plan.k_max, NR))
         cols = np.arange(plan.n_hpanels * NR, dtype=np.int64)
         cols[cols >= H] = -1
-        _pack_threads(threads, plan.k_max * plan.hpad)
+        packer = _packer(threads, plan.k_max * plan.hpad)
         for k in range(P):
             n_rows = plan.G * int(plan.units[k + 1] - plan.units[k])
             rows = np.full(plan.k_max, -1, dtype=np.int64)
             rows[:n_rows] = plan.src[plan.off[k] : plan.off[k] + n_rows]
-            pack_panels(W, rows, cols, False, panels[k])
+            packer(W, rows, cols, False, panels[k])
         return Weights(panels, _PLACEHOLDER)
     gathered = workspace().get(name, (plan.ncols, plan.H))
     gathered[...] = W[np.maximum(plan.src, 0)]
@@ -163,7 +177,7 @@ class _Workspace(threading.local):
 
     def get(self, name: str, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
         """An uninitialised (or zeroed) C-contiguous float32 array of ``shape``."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self.buffers.get(name)
         if buf is None or buf.size < size:
             raw = np.empty(max(size, 1) + 16, dtype=np.float32)
@@ -187,12 +201,29 @@ def workspace() -> _Workspace:
     return _WORKSPACE
 
 
+class _Threads(threading.local):
+    current = 0  # Numba's thread count as last set by set_threads (0: unknown)
+
+
+_THREADS = _Threads()
+
+
+def set_threads(n: int) -> None:
+    """Set Numba's thread count for the next parallel region (a no-op if it already is)."""
+    if _THREADS.current != n:
+        numba.set_num_threads(n)
+        _THREADS.current = n
+
+
 @contextlib.contextmanager
 def team() -> Iterator[None]:
     """Run a kernel call: OpenBLAS single-threaded, Numba's thread count restored after."""
     before = numba.get_num_threads()
+    _THREADS.current = before
     try:
         with single_threaded():
             yield
     finally:
-        numba.set_num_threads(before)
+        if _THREADS.current != before:
+            numba.set_num_threads(before)
+        _THREADS.current = 0

@@ -128,7 +128,17 @@ def backend(dtype: type | np.dtype = np.float32) -> Backend:
     """
     if np.dtype(dtype) != np.float32:
         return Backend("reference", f"{np.dtype(dtype)} always runs the reference ops", 1, "", "")
-    forced = _forced.get()
+    env = os.environ
+    return _float32_backend(
+        _forced.get(), env.get(ENV_BACKEND), env.get(ENV_THREADS), env.get(ENV_STEP_GEMM)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _float32_backend(
+    forced: str | None, env_backend: str | None, env_threads: str | None, env_step: str | None
+) -> Backend:
+    """:func:`backend` for float32, cached on the switches it reads (it runs on every op)."""
     if forced == "reference":
         why = 'forced by use_reference() / use_backend("reference")'
         return Backend("reference", why, 1, "", "")
