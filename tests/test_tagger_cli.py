@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnkit.cli.tagger import rare_word_dropout
 from rnnkit.data.conllu import parse_conllu, read_conllu
+from rnnkit.data.vocab import WordVocab
 from rnnkit.io.safetensors import load_arrays
 
 DATA = Path(__file__).parent / "data" / "ud_tiny"
@@ -61,12 +63,12 @@ def test_train_eval_and_tag(tmp_path):
     assert len(history) == 12
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     best = max(h["dev_accuracy"] for h in history)
-    assert best > 60.0  # dev: 19 words, 5 of them unseen in training
-    assert history[0]["dev_oov_tokens"] == 5
+    assert best > 60.0  # dev: 19 words, 3 of them unseen in training
+    assert history[0]["dev_oov_tokens"] == 3  # lower-cased: sleep, tree, book
     assert (tmp_path / "run" / "best" / "checkpoint.json").is_file()
     ev = rnnkit("eval", "--checkpoint", "run", cwd=tmp_path).stdout
     assert f"UPOS accuracy {best:.2f}%" in ev  # the best epoch's parameters
-    assert "OOV words 5, accuracy" in ev
+    assert "OOV words 3, accuracy" in ev
     ev = rnnkit("eval", "--checkpoint", "run", "--split", "train", cwd=tmp_path).stdout
     assert ev.startswith("tiny-ud-train.conllu: 12 sentences, 73 words")
 
@@ -146,3 +148,21 @@ def test_tag_reports_a_malformed_file(tmp_path):
     proc = rnnkit("tag", "--checkpoint", "run", str(bad), cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert f"{bad}:2: word ID 3 out of order" in proc.stderr
+
+
+def test_rare_word_dropout_probabilities():
+    corpus = [["a", "a", "a", "b"], ["a", "c"]]
+    vocab = WordVocab.build(corpus)
+    counts = {"a": 4, "b": 1, "c": 1}
+    probs = rare_word_dropout(vocab, counts, 0.25)
+    assert probs[0] == 0.0  # <unk> is never replaced by itself
+    assert probs[vocab.encode(["a"])[0]] == pytest.approx(0.25 / 4.25)
+    assert probs[vocab.encode(["b"])[0]] == pytest.approx(0.2)
+
+
+def test_case_sensitive_words_and_uniform_word_dropout(tmp_path):
+    args = [*TINY, "--epochs", "1", "--no-lowercase", "--word-dropout", "0.2"]
+    out = rnnkit("train", "tagger", *args, "--word-dropout-alpha", "0", "--out", "r", cwd=tmp_path)
+    assert "lowercase      False" in out.stdout
+    ev = rnnkit("eval", "--checkpoint", "r", cwd=tmp_path).stdout
+    assert "OOV words 5, accuracy" in ev  # Two, birds, sleep, tree, book

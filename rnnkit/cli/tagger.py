@@ -7,9 +7,12 @@ and ``*-ud-dev.conllu`` (UD English EWT: ``en_ewt-ud-*.conllu``). Adam on the me
 cross-entropy of the words (CE-1), batches of sentences of similar length, shuffled each
 epoch, dev accuracy after each epoch; the best epoch is kept in ``OUT/best``.
 
-OOV (out-of-vocabulary) words are word forms absent from the training data: they reach
-the model as ``<unk>`` plus their characters. Accuracy is counted over every word with a
-gold UPOS (multiword-token ranges and empty nodes carry none).
+OOV (out-of-vocabulary) words are word forms absent from the training data (lower-cased
+forms with ``--lowercase``, the default): they reach the model as ``<unk>`` plus their
+characters. In training, each word id is replaced by ``<unk>`` with probability
+α / (α + count) (``--word-dropout-alpha``, Kiperwasser & Goldberg 2016), so that rare
+words teach ``<unk>`` and the character model to carry the unseen ones. Accuracy is
+counted over every word with a gold UPOS (multiword ranges and empty nodes carry none).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +61,9 @@ DEFAULTS: dict[str, Any] = {
     "hidden": 128,
     "layers": 1,
     "dropout": 0.3,
-    "word_dropout": 0.1,
+    "word_dropout": 0.0,
+    "word_dropout_alpha": 0.25,
+    "lowercase": True,
     "min_freq": 1,
     "max_chars": 20,
     "epochs": 8,
@@ -78,8 +84,14 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out", help=f"run directory (default {DEFAULTS['out']})")
     for key in (*_INTS, "epochs", "steps", "batch_size", "seed", "max_sentences"):
         t.add_argument("--" + key.replace("_", "-"), dest=key, type=int)
-    for key in ("dropout", "word_dropout", "lr", "clip"):
+    for key in ("dropout", "word_dropout", "word_dropout_alpha", "lr", "clip"):
         t.add_argument("--" + key.replace("_", "-"), dest=key, type=float)
+    t.add_argument(
+        "--lowercase",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="word embeddings of lower-cased words (characters keep their case)",
+    )
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
 
@@ -128,6 +140,7 @@ class Encoded:
         tags: Sequence[str],
         batch_size: int,
         max_chars: int,
+        lowercase: bool = False,
     ) -> None:
         tag_id = {t: k for k, t in enumerate(tags)}
         self.groups = batches_of(sentences, batch_size)
@@ -136,13 +149,14 @@ class Encoded:
         self.oov: list[np.ndarray] = []
         for group in self.groups:
             forms = [sentences[i].forms() for i in group]
-            b = encode_batch(forms, words, chars, max_chars)
+            b = encode_batch(forms, words, chars, max_chars, lowercase)
             gold = np.full(b.words.shape, -1, dtype=np.int64)
             oov = np.zeros(b.words.shape, dtype=bool)
             for j, i in enumerate(group):
                 for t, (f, u) in enumerate(zip(forms[j], sentences[i].upos(), strict=True)):
                     gold[t, j] = tag_id.get(u, -1)
-                    oov[t, j] = b.words[t, j] == 0 and f != words.unk
+                    key = f.lower() if lowercase else f
+                    oov[t, j] = b.words[t, j] == 0 and key != words.unk
             self.batches.append(b)
             self.gold.append(gold)
             self.oov.append(oov)
@@ -169,6 +183,17 @@ def accuracy(model: SequenceTagger, data: Encoded) -> dict[str, float]:
         "oov_accuracy": 100.0 * oov_right / max(oov_total, 1),
         "oov_tokens": oov_total,
     }
+
+
+def rare_word_dropout(words: WordVocab, counts: Mapping[str, int], alpha: float) -> np.ndarray:
+    """Per word id, the probability α / (α + count) of replacing it by ``<unk>`` in training.
+
+    Kiperwasser & Goldberg (2016): rare words are often dropped, frequent ones almost
+    never, so ``<unk>`` and the character model learn to carry the words unseen at test.
+    """
+    probs = np.array([alpha / (alpha + counts.get(t, 0)) for t in words.tokens])
+    probs[0] = 0.0  # <unk> itself
+    return probs
 
 
 def train_step(
@@ -277,8 +302,10 @@ def train(args: argparse.Namespace) -> int:
     dev_s = _tagged(read_conllu(split_file(cfg["data"], "dev")))
     if cfg["max_sentences"]:
         train_s = train_s[: cfg["max_sentences"]]
+    lower = bool(cfg.get("lowercase", False))
+    keys = [[f.lower() for f in s.forms()] if lower else s.forms() for s in train_s]
     if not args.resume:
-        words = WordVocab.build([s.forms() for s in train_s], min_freq=cfg["min_freq"])
+        words = WordVocab.build(keys, min_freq=cfg["min_freq"])
         text = "".join(f for s in train_s for f in s.forms())
         chars = CharVocab.from_text(text + UNK_CHAR, unk=UNK_CHAR)
         tags = sorted({u for s in train_s for u in s.upos() if u != "_"})
@@ -296,14 +323,19 @@ def train(args: argparse.Namespace) -> int:
             rng=cfg["seed"],
         )
         progress = {"epoch": 0, "batch": 0, "step": 0, "best_dev": None, "history": []}
+        progress["data_rng"] = rng_state(np.random.default_rng([cfg["seed"], 7919]))
+    alpha = cfg.get("word_dropout_alpha") or 0.0
+    counts = Counter(k for ks in keys for k in ks)
+    drop_probs = rare_word_dropout(words, counts, alpha) if alpha > 0 else None
+    data_rng = rng_from_state(progress["data_rng"])  # rare-word dropout draws
     vocab = {"words": words.to_json(), "chars": chars.to_json(), "tags": tags}
     optimizer = OPTIMIZERS[cfg["optimizer"]](model.parameters(), lr=cfg["lr"])
     if args.resume:
         optimizer.load_state_dict(join_arrays(meta["optimizer"], arrays))
         for name, g in _module_rngs(model).items():
             g.bit_generator.state = rng_from_state(meta["rngs"][name]).bit_generator.state
-    train_d = Encoded(train_s, words, chars, tags, cfg["batch_size"], cfg["max_chars"])
-    dev_d = Encoded(dev_s, words, chars, tags, 64, cfg["max_chars"])
+    train_d = Encoded(train_s, words, chars, tags, cfg["batch_size"], cfg["max_chars"], lower)
+    dev_d = Encoded(dev_s, words, chars, tags, 64, cfg["max_chars"], lower)
     n_params = sum(p.data.size for p in model.parameters())
     print("rnnkit train tagger")
     for key, v in cfg.items():
@@ -316,6 +348,7 @@ def train(args: argparse.Namespace) -> int:
     print(f"  {'model':<14} {n_params:,} parameters; {len(train_d.batches)} batches per epoch")
 
     def save(where: str = "checkpoint") -> Path:
+        progress["data_rng"] = rng_state(data_rng)
         return save_tagger(out / where, model, optimizer, cfg, vocab, progress)
 
     n_batches = len(train_d.batches)
@@ -345,27 +378,18 @@ def train(args: argparse.Namespace) -> int:
             t_epoch, loss_sum, words_seen = time.perf_counter(), 0.0, 0
             while progress["batch"] < n_batches and not done():
                 k = int(order[progress["batch"]])
-                loss, norm = train_step(
-                    model, optimizer, train_d.batches[k], train_d.gold[k], cfg["clip"]
-                )
+                batch = train_d.batches[k]
+                if drop_probs is not None:  # rare words -> <unk> with p = α / (α + count)
+                    drop = data_rng.random(batch.words.shape) < drop_probs[batch.words]
+                    batch = batch._replace(words=np.where(drop, 0, batch.words))
+                loss, norm = train_step(model, optimizer, batch, train_d.gold[k], cfg["clip"])
                 n = int((train_d.gold[k] >= 0).sum())
                 loss_sum, words_seen = loss_sum + loss * n, words_seen + n
                 progress["batch"] += 1
                 progress["step"] += 1
                 rate = words_seen / max(time.perf_counter() - t_epoch, 1e-9)
-                printer.update(
-                    Progress(
-                        "step",
-                        progress["step"],
-                        epoch,
-                        progress["batch"] - 1,
-                        n_batches,
-                        train_loss=loss,
-                        lr=float(optimizer.lr),
-                        tokens_per_s=rate,
-                        grad_norm=norm,
-                    )
-                )
+                where = (progress["step"], epoch, progress["batch"] - 1, n_batches)
+                printer.update(Progress("step", *where, loss, None, optimizer.lr, rate, norm))
             if progress["batch"] < n_batches:
                 break  # interrupted or out of steps: the epoch is not finished
             train_secs = time.perf_counter() - t_epoch
@@ -417,7 +441,8 @@ def evaluate(args: argparse.Namespace) -> int:
     src = Path(args.data or meta["config"]["data"])
     path = src if src.is_file() else split_file(src, args.split or "dev")
     sentences = _tagged(read_conllu(path))
-    data = Encoded(sentences, words, chars, tags, 64, meta["config"]["max_chars"])
+    cfg = meta["config"]
+    data = Encoded(sentences, words, chars, tags, 64, cfg["max_chars"], cfg.get("lowercase", False))
     t0 = time.perf_counter()
     acc = accuracy(model, data)
     print(
@@ -448,9 +473,9 @@ def tag(args: argparse.Namespace) -> int:
     todo = [i for i, s in enumerate(sentences) if s.words]
     for group in batches_of([sentences[i] for i in todo], 64):
         idx = [todo[g] for g in group]
-        b = encode_batch(
-            [sentences[i].forms() for i in idx], words, chars, meta["config"]["max_chars"]
-        )
+        cfg = meta["config"]
+        forms = [sentences[i].forms() for i in idx]
+        b = encode_batch(forms, words, chars, cfg["max_chars"], cfg.get("lowercase", False))
         pred = model.predict(b)
         for j, i in enumerate(idx):
             n = len(sentences[i].words)

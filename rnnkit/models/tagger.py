@@ -80,13 +80,16 @@ def encode_batch(
     words: Encoder,
     chars: Encoder,
     max_chars: int = 20,
+    lowercase: bool = False,
 ) -> TaggerBatch:
     """Encode B tokenised sentences into a :class:`TaggerBatch`.
 
     Words longer than ``max_chars`` characters (URLs, e-mail addresses) are read by the
     character model as their first and last ``max_chars / 2`` characters. ``words`` is a
     :class:`rnnkit.data.WordVocab` (unknown words -> id 0) and ``chars`` a
-    :class:`rnnkit.data.CharVocab` with an ``unk`` character for unseen characters.
+    :class:`rnnkit.data.CharVocab` with an ``unk`` character for unseen characters. With
+    ``lowercase`` the word ids are those of the lower-cased words (a smaller, denser word
+    vocabulary) while the character model still reads the words as written.
     """
     if not sentences or any(len(s) == 0 for s in sentences):
         raise ValueError("`sentences` must be a non-empty list of non-empty token lists.")
@@ -98,7 +101,7 @@ def encode_batch(
     word_index = np.zeros(shape, dtype=np.int64)
     distinct: dict[str, int] = {}
     for b, s in enumerate(sentences):
-        ids[: len(s), b] = words.encode(list(s))
+        ids[: len(s), b] = words.encode([w.lower() for w in s] if lowercase else list(s))
         for t, w in enumerate(s):
             word_index[t, b] = distinct.setdefault(w, len(distinct))
     clipped = [_clip_word(w, max_chars) for w in distinct]

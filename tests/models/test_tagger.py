@@ -75,6 +75,14 @@ def test_encode_batch_dedupes_words_and_clips_long_ones():
         encode_batch([["a"], []], WORDS, CHARS)
 
 
+def test_lowercase_changes_word_ids_not_characters():
+    b = encode_batch([["CAT", "The"]], WORDS, CHARS, lowercase=True)
+    c = encode_batch([["CAT", "The"]], WORDS, CHARS)
+    assert b.words[:, 0].tolist() == WORDS.encode(["cat", "the"]).tolist()
+    assert c.words[:, 0].tolist() == [0, WORDS.encode(["The"])[0]]
+    np.testing.assert_array_equal(b.chars, c.chars)
+
+
 def test_padding_does_not_change_real_positions():
     m = tiny(2)
     m.eval()
