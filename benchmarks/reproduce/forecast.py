@@ -162,6 +162,7 @@ def main() -> int:
         doc["results"] = sorted(kept + records, key=lambda r: list(SERIES).index(r["series"]))
         doc["command"] = old.get("command", "") + " ; " + doc["command"]
         records = doc["results"]
+    (out / name).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print()
     print(f"{'series':<24}{'method':<16}{'MAE':>9}{'RMSE':>9}{'MASE':>7}")
     for r in records:
