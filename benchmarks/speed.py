@@ -220,18 +220,21 @@ def compile_times() -> dict:
     """Cold (empty Numba cache) and cached first-call times of every cell, each in a fresh
     process; the first float32 call minus a second identical call."""
     code = (
-        "import time, numpy as np; t0 = time.perf_counter(); import rnnkit.nn as nn; "
-        "t_import = time.perf_counter() - t0; from rnnkit.nn.recurrent import RNN, LSTM, GRU; "
+        "import json, time, numpy as np\n"
+        "t0 = time.perf_counter(); import rnnkit.nn; t_import = time.perf_counter() - t0\n"
+        "from rnnkit.nn.recurrent import RNN, LSTM, GRU\n"
         "out = {'import_rnnkit_nn_s': t_import}\n"
-        "for name, m in [('rnn', RNN(4, 8)), ('lstm', LSTM(4, 8)), ('gru', GRU(4, 8)), "
-        "('gru_reset_before', GRU(4, 8, reset_after=False))]:\n"
-        "    def step(B):\n"
-        "        x = np.ones((3, B, 4), np.float32); y, _ = m(x); m.backward(np.ones_like(y))\n"
-        "        m.eval(); m(x); m.train()\n"
-        "    t0 = time.perf_counter(); step(2); step(300); first = time.perf_counter() - t0\n"
-        "    t0 = time.perf_counter(); step(2); step(300); again = time.perf_counter() - t0\n"
+        "def step(m, T, B):  # train (serial and split loops, both GEMM paths) and eval\n"
+        "    x = np.ones((T, B, m.input_size), np.float32); y, _ = m(x)\n"
+        "    m.backward(np.ones_like(y)); m.eval(); m(x); m.train()\n"
+        "for name, cls, kw in [('rnn', RNN, {}), ('lstm', LSTM, {}), ('gru', GRU, {}),\n"
+        "                      ('gru_reset_before', GRU, {'reset_after': False})]:\n"
+        "    small, big = cls(4, 8, **kw), cls(32, 64, **kw)\n"
+        "    runs = lambda: (step(small, 3, 2), step(big, 40, 128))\n"
+        "    t0 = time.perf_counter(); runs(); first = time.perf_counter() - t0\n"
+        "    t0 = time.perf_counter(); runs(); again = time.perf_counter() - t0\n"
         "    out[name] = first - again\n"
-        "print(__import__('json').dumps(out))\n"
+        "print(json.dumps(out))\n"
     )
     result = {}
     with tempfile.TemporaryDirectory() as cache:

@@ -58,17 +58,18 @@ def gru_forward(
             bias = np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
             w = plan.pack(W, rows, p.src, True, mk, "w_hh", n_thr)
             a_h = ws.get("a_h", (B, p.ncols))
-            loop = gru_loops.forward_par if driver.loop_threads(call) else gru_loops.forward_seq
-            loop(gates, bias, a_h, h, extra, y, lens, p.units, p.off, w.panels, w.gathered, mk)
+            par = driver.loop_threads(call)
+            gru_loops.forward(
+                par, gates, bias, a_h, h, extra, y, lens, p.units, p.off, w.panels, w.gathered, mk
+            )
         else:
             bias = b_ih + b_hh
             p2, p1 = plan.make_plan(H, 2, P), plan.make_plan(H, 1, P, base=2 * H)
             w2 = plan.pack(W, rows, p2.src, True, mk, "w_hh", n_thr)
             w1 = plan.pack(W, rows, p1.src, True, mk, "w_hn", n_thr)
             a_rz, a_n = ws.get("a_h", (B, p2.ncols)), ws.get("a_n", (B, p1.ncols))
-            par = driver.loop_threads(call)
-            loop = gru_before_loops.forward_par if par else gru_before_loops.forward_seq
-            loop(
+            gru_before_loops.forward(
+                driver.loop_threads(call),
                 gates,
                 bias,
                 a_rz,
@@ -122,15 +123,13 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     W, ro, ws = driver.readonly(W_hh), driver.readonly, plan.workspace()
     with plan.team():
         da = ws.get("da", (T, B, 3 * H))
-        par = P > 1
         if reset_after:
             w = plan.pack_back(W, p, mk, "w_hh_back", n_thr)
             da_hn = ws.get("da_hn", (T, B, H))
             da_c, dhp = ws.get("da_c", (B, p.ncols)), ws.get("dhp", (2, P, B, p.hpad), zero=True)
             db_hn = np.zeros(H, np.float32)
-            loop = gru_loops.backward_par if par else gru_loops.backward_seq
-            driver.loop_threads(call)  # after packing, which sets its own thread count
-            loop(
+            gru_loops.backward(
+                driver.loop_threads(call),  # after packing, which sets its own thread count
                 dy,
                 ro(gates),
                 ro(h),
@@ -159,9 +158,8 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
             wn = plan.pack(W, 2 * H + np.arange(H), p1.unit, False, mk, "w_hn", n_thr)
             d_rh, da_c = ws.get("d_rh", (B, p1.ncols)), ws.get("da_c", (B, p2.ncols))
             dhp = ws.get("dhp", (2, P, B, p2.hpad), zero=True)
-            loop = gru_before_loops.backward_par if par else gru_before_loops.backward_seq
-            driver.loop_threads(call)  # after packing, which sets its own thread count
-            loop(
+            gru_before_loops.backward(
+                driver.loop_threads(call),  # after packing, which sets its own thread count
                 dy,
                 ro(gates),
                 ro(h),

@@ -18,7 +18,7 @@ from numba import njit, prange
 from rnnkit.kernels.activations import add_into, sigmoid, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
-__all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
+__all__ = ["backward", "forward"]
 
 NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
@@ -197,33 +197,58 @@ def _backward_r(
 
 
 @njit(parallel=True, **NJ)
-def forward_par(
-    gates, bias, a_rz, a_n, h, rh, y, lengths, units, off2, off1, wp2, wc2, wp1, wc1, use_mk
+def forward(
+    parallel,
+    gates,
+    bias,
+    a_rz,
+    a_n,
+    h,
+    rh,
+    y,
+    lengths,
+    units,
+    off2,
+    off1,
+    wp2,
+    wc2,
+    wp1,
+    wc1,
+    use_mk,
 ):
-    """All steps, chunks in parallel (two fork-joins per step)."""
+    """All steps, two phases each; chunks on the team when ``parallel``."""
     P = units.shape[0] - 1
     for t in range(gates.shape[0]):
-        for k in prange(P):
-            _forward_rz(t, k, gates, bias, a_rz, h, rh, units, off2, wp2, wc2, use_mk)
-        for k in prange(P):
-            _forward_n(t, k, gates, bias, a_n, h, rh, y, lengths, units, off1, wp1, wc1, use_mk)
-
-
-@njit(**NJ)
-def forward_seq(
-    gates, bias, a_rz, a_n, h, rh, y, lengths, units, off2, off1, wp2, wc2, wp1, wc1, use_mk
-):
-    """All steps on the calling thread."""
-    P = units.shape[0] - 1
-    for t in range(gates.shape[0]):
-        for k in range(P):
-            _forward_rz(t, k, gates, bias, a_rz, h, rh, units, off2, wp2, wc2, use_mk)
-        for k in range(P):
-            _forward_n(t, k, gates, bias, a_n, h, rh, y, lengths, units, off1, wp1, wc1, use_mk)
+        if parallel:  # one fork-join per phase of a step
+            for k in prange(P):
+                _forward_rz(t, np.int64(k), gates, bias, a_rz, h, rh, units, off2, wp2, wc2, use_mk)
+            for k in prange(P):
+                _forward_n(
+                    t,
+                    np.int64(k),
+                    gates,
+                    bias,
+                    a_n,
+                    h,
+                    rh,
+                    y,
+                    lengths,
+                    units,
+                    off1,
+                    wp1,
+                    wc1,
+                    use_mk,
+                )
+        else:
+            for k in range(P):
+                _forward_rz(t, k, gates, bias, a_rz, h, rh, units, off2, wp2, wc2, use_mk)
+            for k in range(P):
+                _forward_n(t, k, gates, bias, a_n, h, rh, y, lengths, units, off1, wp1, wc1, use_mk)
 
 
 @njit(parallel=True, **NJ)
-def backward_par(
+def backward(
+    parallel,
     dy,
     gates,
     h,
@@ -245,84 +270,58 @@ def backward_par(
     wc,
     use_mk,
 ):
-    """All steps backwards, chunks in parallel (two fork-joins per step)."""
+    """All steps backwards, two phases each; chunks on the team when ``parallel``."""
     P = units.shape[0] - 1
     for t in range(gates.shape[0] - 1, -1, -1):
-        for k in prange(P):
-            _backward_zn(t, k, dy, gates, h, dh, dhp, da, db, lengths, units)
-        for k in prange(P):
-            _backward_r(
-                t,
-                k,
-                gates,
-                h,
-                dh,
-                dhp,
-                da,
-                d_rh,
-                da_c,
-                db,
-                units,
-                off1,
-                off2,
-                wpn,
-                wcn,
-                wpt,
-                k_max,
-                n_hpanels,
-                wc,
-                use_mk,
-            )
-
-
-@njit(**NJ)
-def backward_seq(
-    dy,
-    gates,
-    h,
-    dh,
-    dhp,
-    da,
-    d_rh,
-    da_c,
-    db,
-    lengths,
-    units,
-    off1,
-    off2,
-    wpn,
-    wcn,
-    wpt,
-    k_max,
-    n_hpanels,
-    wc,
-    use_mk,
-):
-    """All steps backwards on the calling thread."""
-    P = units.shape[0] - 1
-    for t in range(gates.shape[0] - 1, -1, -1):
-        for k in range(P):
-            _backward_zn(t, k, dy, gates, h, dh, dhp, da, db, lengths, units)
-        for k in range(P):
-            _backward_r(
-                t,
-                k,
-                gates,
-                h,
-                dh,
-                dhp,
-                da,
-                d_rh,
-                da_c,
-                db,
-                units,
-                off1,
-                off2,
-                wpn,
-                wcn,
-                wpt,
-                k_max,
-                n_hpanels,
-                wc,
-                use_mk,
-            )
+        if parallel:  # one fork-join per phase of a step
+            for k in prange(P):
+                _backward_zn(t, np.int64(k), dy, gates, h, dh, dhp, da, db, lengths, units)
+            for k in prange(P):
+                _backward_r(
+                    t,
+                    np.int64(k),
+                    gates,
+                    h,
+                    dh,
+                    dhp,
+                    da,
+                    d_rh,
+                    da_c,
+                    db,
+                    units,
+                    off1,
+                    off2,
+                    wpn,
+                    wcn,
+                    wpt,
+                    k_max,
+                    n_hpanels,
+                    wc,
+                    use_mk,
+                )
+        else:
+            for k in range(P):
+                _backward_zn(t, k, dy, gates, h, dh, dhp, da, db, lengths, units)
+            for k in range(P):
+                _backward_r(
+                    t,
+                    k,
+                    gates,
+                    h,
+                    dh,
+                    dhp,
+                    da,
+                    d_rh,
+                    da_c,
+                    db,
+                    units,
+                    off1,
+                    off2,
+                    wpn,
+                    wcn,
+                    wpt,
+                    k_max,
+                    n_hpanels,
+                    wc,
+                    use_mk,
+                )

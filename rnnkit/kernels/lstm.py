@@ -58,8 +58,8 @@ def lstm_forward(
             driver.readonly(args.W_hh), np.arange(H), p.src, True, call.use_mk, "w_hh", call.threads
         )
         a_h = plan.workspace().get("a_h", (B, p.ncols))
-        loop = lstm_loops.forward_par if driver.loop_threads(call) else lstm_loops.forward_seq
-        loop(
+        lstm_loops.forward(
+            driver.loop_threads(call),
             gates,
             bias,
             a_h,
@@ -117,8 +117,8 @@ def lstm_backward(
         da = ws.get("da", (T, B, 4 * H))
         da_c = ws.get("da_c", (B, p.ncols))
         dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
-        loop = lstm_loops.backward_par if driver.loop_threads(call) else lstm_loops.backward_seq
-        loop(
+        lstm_loops.backward(
+            driver.loop_threads(call),
             dy,
             driver.readonly(gates),
             driver.readonly(c),

@@ -18,7 +18,7 @@ from numba import njit, prange
 from rnnkit.kernels.activations import add_into, sigmoid, tanh
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
 
-__all__ = ["backward_par", "backward_seq", "forward_par", "forward_seq"]
+__all__ = ["backward", "forward"]
 
 NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
@@ -165,27 +165,39 @@ def _backward_chunk(
 
 
 @njit(parallel=True, **NJ)
-def forward_par(gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
-    """All steps, chunks in parallel (one fork-join per step)."""
+def forward(parallel, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
+    """All steps; chunks on the team when ``parallel``, else on the calling thread."""
+    P = units.shape[0] - 1
     for t in range(gates.shape[0]):
-        for k in prange(units.shape[0] - 1):
-            _forward_chunk(
-                t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
-            )
-
-
-@njit(**NJ)
-def forward_seq(gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
-    """All steps on the calling thread."""
-    for t in range(gates.shape[0]):
-        for k in range(units.shape[0] - 1):
-            _forward_chunk(
-                t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
-            )
+        if parallel:  # one fork-join per phase of a step
+            for k in prange(P):
+                _forward_chunk(
+                    t,
+                    np.int64(k),
+                    gates,
+                    bias,
+                    a_h,
+                    h,
+                    c,
+                    tanh_c,
+                    y,
+                    lengths,
+                    units,
+                    off,
+                    wp,
+                    wc,
+                    use_mk,
+                )
+        else:
+            for k in range(P):
+                _forward_chunk(
+                    t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
+                )
 
 
 @njit(parallel=True, **NJ)
-def backward_par(
+def backward(
+    parallel,
     dy,
     gates,
     c,
@@ -205,76 +217,54 @@ def backward_par(
     wc,
     use_mk,
 ):
-    """All steps backwards, chunks in parallel (one fork-join per step)."""
+    """All steps backwards; chunks on the team when ``parallel``."""
+    P = units.shape[0] - 1
     for t in range(gates.shape[0] - 1, -1, -1):
-        for k in prange(units.shape[0] - 1):
-            _backward_chunk(
-                t,
-                k,
-                dy,
-                gates,
-                c,
-                tanh_c,
-                dh,
-                dc,
-                dhp,
-                da,
-                da_c,
-                db,
-                lengths,
-                units,
-                off,
-                wpt,
-                k_max,
-                n_hpanels,
-                wc,
-                use_mk,
-            )
-
-
-@njit(**NJ)
-def backward_seq(
-    dy,
-    gates,
-    c,
-    tanh_c,
-    dh,
-    dc,
-    dhp,
-    da,
-    da_c,
-    db,
-    lengths,
-    units,
-    off,
-    wpt,
-    k_max,
-    n_hpanels,
-    wc,
-    use_mk,
-):
-    """All steps backwards on the calling thread."""
-    for t in range(gates.shape[0] - 1, -1, -1):
-        for k in range(units.shape[0] - 1):
-            _backward_chunk(
-                t,
-                k,
-                dy,
-                gates,
-                c,
-                tanh_c,
-                dh,
-                dc,
-                dhp,
-                da,
-                da_c,
-                db,
-                lengths,
-                units,
-                off,
-                wpt,
-                k_max,
-                n_hpanels,
-                wc,
-                use_mk,
-            )
+        if parallel:  # one fork-join per phase of a step
+            for k in prange(P):
+                _backward_chunk(
+                    t,
+                    np.int64(k),
+                    dy,
+                    gates,
+                    c,
+                    tanh_c,
+                    dh,
+                    dc,
+                    dhp,
+                    da,
+                    da_c,
+                    db,
+                    lengths,
+                    units,
+                    off,
+                    wpt,
+                    k_max,
+                    n_hpanels,
+                    wc,
+                    use_mk,
+                )
+        else:
+            for k in range(P):
+                _backward_chunk(
+                    t,
+                    k,
+                    dy,
+                    gates,
+                    c,
+                    tanh_c,
+                    dh,
+                    dc,
+                    dhp,
+                    da,
+                    da_c,
+                    db,
+                    lengths,
+                    units,
+                    off,
+                    wpt,
+                    k_max,
+                    n_hpanels,
+                    wc,
+                    use_mk,
+                )

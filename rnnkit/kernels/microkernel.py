@@ -129,11 +129,8 @@ def _make_tile(mr: int):
     return tile
 
 
-_tile_full = _make_tile(MR)
-_tile_half = _make_tile(MR // 2)
-_tile_quarter = _make_tile(max(MR // 4, 1))
-_tile_one = _make_tile(1)
-_HALF, _QUARTER = MR // 2, max(MR // 4, 1)
+_HALF = MR // 2
+_tile_full, _tile_half, _tile_one = _make_tile(MR), _make_tile(_HALF), _make_tile(1)
 
 
 @njit(**NJ)
@@ -163,9 +160,6 @@ def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc):
                 elif left >= _HALF:
                     _tile_half(am, lda, wk, cm, ldc, kc, more)
                     m += _HALF
-                elif left >= _QUARTER:
-                    _tile_quarter(am, lda, wk, cm, ldc, kc, more)
-                    m += _QUARTER
                 else:
                     _tile_one(am, lda, wk, cm, ldc, kc, more)
                     m += 1

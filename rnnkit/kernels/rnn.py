@@ -55,8 +55,10 @@ def rnn_forward(
         W = driver.readonly(args.W_hh)
         w = plan.pack(W, np.arange(H), p.src, True, call.use_mk, "w_hh", call.threads)
         a_h = plan.workspace().get("a_h", (B, p.ncols))
-        loop = rnn_loops.forward_par if driver.loop_threads(call) else rnn_loops.forward_seq
-        loop(act, bias, a_h, h, y, lens, relu, p.units, p.off, w.panels, w.gathered, call.use_mk)
+        par = driver.loop_threads(call)
+        rnn_loops.forward(
+            par, act, bias, a_h, h, y, lens, relu, p.units, p.off, w.panels, w.gathered, call.use_mk
+        )
     h_n = h[T % Th].copy()
     if not need_cache:
         return y, h_n, None
@@ -92,8 +94,8 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
         da = ws.get("da", (T, B, H))
         da_c = ws.get("da_c", (B, p.ncols))
         dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
-        loop = rnn_loops.backward_par if driver.loop_threads(call) else rnn_loops.backward_seq
-        loop(
+        rnn_loops.backward(
+            driver.loop_threads(call),
             dy,
             driver.readonly(act),
             dh,
