@@ -160,9 +160,12 @@ def test_rare_word_dropout_probabilities():
     assert probs[vocab.encode(["b"])[0]] == pytest.approx(0.2)
 
 
-def test_case_sensitive_words_and_uniform_word_dropout(tmp_path):
-    args = [*TINY, "--epochs", "1", "--no-lowercase", "--word-dropout", "0.2"]
-    out = rnnkit("train", "tagger", *args, "--word-dropout-alpha", "0", "--out", "r", cwd=tmp_path)
+def test_case_sensitive_words_uniform_word_dropout_and_lr_decay(tmp_path):
+    args = [*TINY, "--epochs", "2", "--no-lowercase", "--word-dropout", "0.2"]
+    args += ["--word-dropout-alpha", "0", "--lr-decay", "0.5", "--decay-after", "1"]
+    out = rnnkit("train", "tagger", *args, "--out", "r", cwd=tmp_path)
     assert "lowercase      False" in out.stdout
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert [h["lr"] for h in history] == [0.05, 0.025]
     ev = rnnkit("eval", "--checkpoint", "r", cwd=tmp_path).stdout
     assert "OOV words 5, accuracy" in ev  # Two, birds, sleep, tree, book

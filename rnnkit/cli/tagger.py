@@ -66,11 +66,13 @@ DEFAULTS: dict[str, Any] = {
     "lowercase": True,
     "min_freq": 1,
     "max_chars": 20,
-    "epochs": 8,
+    "epochs": 12,
     "steps": None,
     "batch_size": 32,
     "optimizer": "adam",
     "lr": 2e-3,
+    "lr_decay": 1.0,  # lr_e = lr · lr_decay^max(0, e + 1 − decay_after), epoch e from 0
+    "decay_after": 6,
     "clip": 5.0,
     "seed": 0,
     "max_sentences": None,
@@ -84,7 +86,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out", help=f"run directory (default {DEFAULTS['out']})")
     for key in (*_INTS, "epochs", "steps", "batch_size", "seed", "max_sentences"):
         t.add_argument("--" + key.replace("_", "-"), dest=key, type=int)
-    for key in ("dropout", "word_dropout", "word_dropout_alpha", "lr", "clip"):
+    t.add_argument("--decay-after", dest="decay_after", type=int, help="epochs at full lr")
+    for key in ("dropout", "word_dropout", "word_dropout_alpha", "lr", "lr_decay", "clip"):
         t.add_argument("--" + key.replace("_", "-"), dest=key, type=float)
     t.add_argument(
         "--lowercase",
@@ -375,6 +378,8 @@ def train(args: argparse.Namespace) -> int:
         while progress["epoch"] < cfg["epochs"] and not done():
             epoch = progress["epoch"]
             order = np.random.default_rng([cfg["seed"], epoch]).permutation(n_batches)
+            decay = cfg.get("lr_decay", 1.0) ** max(0, epoch + 1 - cfg.get("decay_after", 0))
+            optimizer.lr = cfg["lr"] * decay
             t_epoch, loss_sum, words_seen = time.perf_counter(), 0.0, 0
             while progress["batch"] < n_batches and not done():
                 k = int(order[progress["batch"]])
@@ -397,6 +402,7 @@ def train(args: argparse.Namespace) -> int:
             rec = {
                 "epoch": epoch + 1,
                 "step": progress["step"],
+                "lr": optimizer.lr,
                 "train_loss": loss_sum / max(words_seen, 1),
                 "dev_accuracy": dev["accuracy"],
                 "dev_oov_accuracy": dev["oov_accuracy"],
