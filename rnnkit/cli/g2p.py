@@ -82,7 +82,9 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--attention-size", dest="attention_size", type=int)
     t.add_argument("--style", choices=["bahdanau", "luong"])
     t.add_argument("--layers", type=int, help="encoder layers")
-    t.add_argument("--dropout", type=float, help="between encoder layers")
+    t.add_argument(
+        "--dropout", type=float, help="on embeddings, encoder outputs and the output map's input"
+    )
     t.add_argument("--epochs", type=int)
     t.add_argument("--steps", type=int, help="stop after N optimizer steps in total")
     t.add_argument("--batch-size", dest="batch_size", type=int)

@@ -27,7 +27,7 @@ import numpy as np
 from rnnkit.models.beam import Hypothesis, beam_search, greedy_search
 from rnnkit.nn.decoder import AttentionDecoder, DecoderState
 from rnnkit.nn.init import as_generator
-from rnnkit.nn.layers import Embedding, Linear
+from rnnkit.nn.layers import Dropout, Embedding, Linear
 from rnnkit.nn.module import Module
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 
@@ -63,7 +63,9 @@ class Seq2Seq(Module):
     style : {"bahdanau", "luong"}
         See :mod:`rnnkit.nn.decoder`.
     dropout : float
-        Between encoder layers.
+        Inverted dropout (training only) on the source embeddings, between encoder layers,
+        on the encoder outputs (the memory) and inside the decoder (target embeddings and
+        the output map's input); never on the recurrent connections.
     pad, bos, eos : int
         Padding id (both vocabularies) and the target start / end ids.
     rng : Generator, int seed or None
@@ -105,6 +107,7 @@ class Seq2Seq(Module):
         self.cell_kind, self.pad, self.bos, self.eos = cell, pad, bos, eos
         self.dtype = np.dtype(dtype)
         self.src_embedding = Embedding(src_vocab_size, embed_size, pad, rng=gen, dtype=dtype)
+        self.drop_src = Dropout(dropout, rng=gen)
         self.encoder = _ENCODERS[cell](
             embed_size,
             hidden_size,
@@ -114,6 +117,7 @@ class Seq2Seq(Module):
             rng=gen,
             dtype=dtype,
         )
+        self.drop_mem = Dropout(dropout, rng=gen)
         self.bridge = Linear(2 * hidden_size, dec, rng=gen, dtype=dtype)
         self.decoder = AttentionDecoder(
             tgt_vocab_size,
@@ -125,6 +129,7 @@ class Seq2Seq(Module):
             attention_size,
             style,
             pad,
+            dropout,
             rng=gen,
             dtype=dtype,
         )
@@ -135,16 +140,17 @@ class Seq2Seq(Module):
         src = np.asarray(src)
         if src.ndim != 2:
             raise ValueError(f"`src` must be (S, B) token ids; got shape {src.shape}.")
-        emb = self.src_embedding(src)  # (S, B, E)
+        emb = self.drop_src(self.src_embedding(src))  # (S, B, E)
         try:
             memory, state = self.encoder(emb, lengths=src_lengths)  #             (S2S-1)
         except (TypeError, ValueError):
-            if self.training:
+            if self.training:  # leave nothing behind from this failed call
+                self.drop_src._stack.pop()
                 self.src_embedding._stack.pop()
             raise
         h_n = state[0] if self.cell_kind == "lstm" else state  # (L*2, B, H)
         s0 = np.tanh(self.bridge(np.concatenate([h_n[-2], h_n[-1]], axis=1)))  #  (S2S-2)
-        return memory, s0
+        return self.drop_mem(memory), s0
 
     def _state0(self, s0: np.ndarray) -> Any:
         return (s0, np.zeros_like(s0)) if self.cell_kind == "lstm" else s0
@@ -176,8 +182,8 @@ class Seq2Seq(Module):
         dh_n = np.zeros((self.encoder.num_layers * 2, p.batch, hid), dtype=self.dtype)
         dh_n[-2], dh_n[-1] = dcat[:, :hid], dcat[:, hid:]
         dstate = (dh_n, None) if self.cell_kind == "lstm" else dh_n
-        demb, _ = self.encoder.backward(dmemory, dstate)
-        self.src_embedding.backward(demb)
+        demb, _ = self.encoder.backward(self.drop_mem.backward(dmemory), dstate)
+        self.src_embedding.backward(self.drop_src.backward(demb))
 
     # -- decoding -------------------------------------------------------------------
     def _start(self, src: np.ndarray, src_lengths: np.ndarray) -> DecoderState:

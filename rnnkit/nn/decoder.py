@@ -44,7 +44,7 @@ import numpy as np
 from rnnkit.nn.attention import AttentionMemory, MemoryGrad, make_attention
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.nn.init import as_generator
-from rnnkit.nn.layers import Embedding, Linear
+from rnnkit.nn.layers import Dropout, Embedding, Linear
 from rnnkit.nn.module import Module
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 from rnnkit.ops.validation import check_float_array, check_same_dtype
@@ -104,6 +104,9 @@ class AttentionDecoder(Module):
     style : {"bahdanau", "luong"}
     padding_idx : int, optional
         Target id of padding (its embedding row is zero and frozen).
+    dropout : float
+        Inverted dropout (training only) on the target embeddings and on the input of the
+        output map (``[s_t; c_t]`` or ``h̃_t``); the recurrence itself is not dropped.
     rng : Generator, int seed or None
     dtype : float32 (default) or float64
 
@@ -134,6 +137,7 @@ class AttentionDecoder(Module):
         attention_size: int | None = None,
         style: str = "bahdanau",
         padding_idx: int | None = None,
+        dropout: float = 0.0,
         *,
         rng: np.random.Generator | int | None = None,
         dtype: type | np.dtype = np.float32,
@@ -158,6 +162,8 @@ class AttentionDecoder(Module):
             self.combine = Linear(mem + hid, hid, rng=gen, dtype=dtype)
         out_in = hid + mem if style == "bahdanau" else hid
         self.out = Linear(out_in, vocab_size, rng=gen, dtype=dtype)
+        self.drop_emb = Dropout(dropout, rng=gen)
+        self.drop_out = Dropout(dropout, rng=gen)
         self.dtype = np.dtype(dtype)
 
     # -- the recurrence, whatever its kind ----------------------------------------
@@ -208,7 +214,7 @@ class AttentionDecoder(Module):
         """One step from the embedded input ``e`` (B, E): return logits, weights, h, c."""
         ctx, w = self.attention.attend(h, mem)  # (B, M), (B, S)                   (DEC-1)
         h, c = self._cell(np.concatenate([e, ctx], axis=-1), h, c)  #               (DEC-2)
-        z = self.out(np.concatenate([h, ctx], axis=-1))  # (B, V)                  (DEC-3)
+        z = self.out(self.drop_out(np.concatenate([h, ctx], axis=-1)))  # (B, V)  (DEC-3)
         return z, w, h, c
 
     def _luong_output(
@@ -217,7 +223,7 @@ class AttentionDecoder(Module):
         """From states ``s`` ((B, H) or (T, B, H)): return logits, weights and h̃."""
         ctx, w = self.attention.attend(s, mem)  #                                  (DEC-5)
         h_tilde = np.tanh(self.combine(np.concatenate([ctx, s], axis=-1)))  #      (DEC-6)
-        return self.out(h_tilde), w, h_tilde  #                                    (DEC-7)
+        return self.out(self.drop_out(h_tilde)), w, h_tilde  #                     (DEC-7)
 
     def forward(
         self,
@@ -238,12 +244,13 @@ class AttentionDecoder(Module):
                 f"got {memory.shape}."
             )
         h, c = self._initial(state, batch)
-        emb = self.embedding(y_in)  # (T, B, E)
+        emb = self.drop_emb(self.embedding(y_in))  # (T, B, E)
         try:
             mem = self.attention.memory(memory, lengths=lengths)
         except (TypeError, ValueError):
-            if self.training:
-                self.embedding._stack.pop()  # leave nothing behind from this failed call
+            if self.training:  # leave nothing behind from this failed call
+                self.drop_emb._stack.pop()
+                self.embedding._stack.pop()
             raise
         if self.style == "luong":
             s, _, _ = self._layer(emb, h, c)  # (T, B, H)                          (DEC-4)
@@ -280,7 +287,8 @@ class AttentionDecoder(Module):
             raise
         lstm = self.cell_kind == "lstm"
         if self.style == "luong":
-            da = self.out.backward(dlogits) * (1 - p.h_tilde**2)  #                (DEC-6')
+            dh_tilde = self.drop_out.backward(self.out.backward(dlogits))
+            da = dh_tilde * (1 - p.h_tilde**2)  #                                  (DEC-6')
             dcs = self.combine.backward(da)  # (T, B, M + H)
             ds, dmem = self.attention.attend_backward(dcs[..., : self.memory_size], dweights)
             ds = ds + dcs[..., self.memory_size :]
@@ -289,7 +297,7 @@ class AttentionDecoder(Module):
         else:
             dstate0, dmem, demb = self._bahdanau_backward(p, dlogits, dweights)
         dmemory, _ = self.attention.memory_backward(dmem)
-        self.embedding.backward(demb)
+        self.embedding.backward(self.drop_emb.backward(demb))
         return dmemory, dstate0
 
     def _bahdanau_backward(self, p: _Pass, dlogits: Any, dweights: Any) -> tuple[Any, Any, Any]:
@@ -301,7 +309,7 @@ class AttentionDecoder(Module):
         demb = np.empty((p.n_steps, p.batch, emb), dtype=self.dtype)
         dmem: MemoryGrad | None = None
         for t in reversed(range(p.n_steps)):
-            do = self.out.backward(dlogits[t])  # (B, H + M)                      (DEC-3')
+            do = self.drop_out.backward(self.out.backward(dlogits[t]))  # (B, H + M) (DEC-3')
             dx, dh_prev, dc = self._cell_backward(dh + do[:, :hid], dc)
             demb[t] = dx[:, :emb]
             dctx = do[:, hid:] + dx[:, emb:]
@@ -331,7 +339,7 @@ class AttentionDecoder(Module):
         """Feed ``tokens`` (N,); return logits (N, V), attention weights (N, S), next state."""
         if self.training:
             raise RuntimeError("AttentionDecoder.step is for decoding: call .eval() first.")
-        e = self.embedding(np.asarray(tokens))  # (N, E)
+        e = self.drop_emb(self.embedding(np.asarray(tokens)))  # (N, E); identity in eval
         if self.style == "luong":
             s, h, c = self._layer(e[None], state.h, state.c)
             z, w, _ = self._luong_output(s[0], state.memory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.diagnostics import gradcheck_module
+from rnnkit.diagnostics import gradcheck_module, numerical_gradient, relative_error
 from rnnkit.models.seq2seq import Seq2Seq
 from rnnkit.ops.losses import softmax_cross_entropy
 from rnnkit.optim import Adam
@@ -117,3 +117,41 @@ def test_protocol_and_bad_input():
     tgt = np.ones((2, 3), np.int64)
     np.testing.assert_array_equal(a(SRC, LENGTHS, tgt)[0], b(SRC, LENGTHS, tgt)[0])
     assert "Seq2Seq" in repr(a)
+
+
+@pytest.mark.parametrize("style", ["luong", "bahdanau"])
+def test_dropout_masks_match_between_forward_and_backward(style):
+    """With the dropout generator reset before every forward, the masks are fixed and the
+    backward pass must equal central differences through them."""
+    m = model("lstm", "additive", style, dropout=0.4)
+    gen = m.drop_src.rng
+    assert m.decoder.drop_out.rng is gen  # one generator: resetting it fixes every mask
+    start = gen.bit_generator.state
+    tgt = np.array([[1, 1, 1], [3, 4, 5], [5, 2, 2]])
+    w = RNG.normal(size=(3, 3, 6))
+
+    def loss():
+        gen.bit_generator.state = start
+        logits, _ = m(SRC, LENGTHS, tgt)
+        m.clear_cache()
+        return float(np.sum(w * logits))
+
+    gen.bit_generator.state = start
+    logits, _ = m(SRC, LENGTHS, tgt)
+    m.zero_grad()
+    m.backward(w)
+    assert m.pending() == 0
+    params = dict(m.named_parameters())
+    for name in ("decoder.out.weight", "decoder.embedding.weight", "encoder.weight_ih_l0",
+                 "src_embedding.weight", "bridge.weight"):  # fmt: skip
+        p = params[name]
+        analytic = p.grad.copy()
+        numeric = numerical_gradient(loss, p.data)
+        assert relative_error(analytic, numeric) < 1e-6, name
+    again, _ = m(SRC, LENGTHS, tgt)  # new masks: a different output
+    assert not np.allclose(again, logits)
+    m.clear_cache()
+    m.eval()
+    a, _ = m(SRC, LENGTHS, tgt)
+    b, _ = m(SRC, LENGTHS, tgt)
+    np.testing.assert_array_equal(a, b)  # no dropout in eval
