@@ -297,8 +297,9 @@ def train(args: argparse.Namespace) -> int:
     if args.resume:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
         optimizer.load_state_dict(join_arrays(meta["optimizer"], arrays))
-        for name, g in _module_rngs(model).items():
-            g.bit_generator.state = rng_from_state(meta["rngs"][name]).bit_generator.state
+        for name, g in _module_rngs(model).items():  # dropout masks continue exactly
+            if name in meta["rngs"]:  # (modules added since share the model's generator)
+                g.bit_generator.state = rng_from_state(meta["rngs"][name]).bit_generator.state
     per_epoch = len(_epoch_batches(pairs, cfg, 0, vocab))
     total = cfg["epochs"] * per_epoch
     total = min(total, cfg["steps"]) if cfg["steps"] else total
