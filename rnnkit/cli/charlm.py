@@ -33,8 +33,9 @@ from rnnkit.train import Trainer, evaluate_lm
 
 OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
 
-# Defaults of `rnnkit train` (charlm): sized to give readable Shakespeare-like text in a
-# few minutes on two CPU cores; every key can be set by a flag or a --config file.
+# Defaults of `rnnkit train` (charlm): a 2x256 LSTM, 5 epochs of 64 streams x 100
+# characters (785 Adam steps) with a cosine learning rate and light dropout, sized to
+# finish in under 10 minutes on two CPU cores; every key can be set by a flag or --config.
 DEFAULTS: dict[str, Any] = {
     "task": "charlm",
     "data": None,  # None: the embedded tiny Shakespeare corpus
@@ -43,15 +44,15 @@ DEFAULTS: dict[str, Any] = {
     "hidden": 256,
     "embed": 64,
     "layers": 2,
-    "dropout": 0.0,
-    "epochs": 1,
+    "dropout": 0.1,
+    "epochs": 5,
     "steps": None,
-    "batch_size": 32,
-    "bptt": [64, 64],
+    "batch_size": 64,
+    "bptt": [100, 100],
     "lr": 3e-3,
     "optimizer": "adam",
     "clip": 5.0,
-    "schedule": "none",
+    "schedule": "cosine",
     "seed": 0,
     "eval_every": 100,
     "patience": None,
