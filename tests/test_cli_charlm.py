@@ -33,6 +33,8 @@ TINY = [
     "4",
     "--dropout",
     "0.1",
+    "--schedule",
+    "none",
 ]
 
 
@@ -189,3 +191,12 @@ def test_full_bptt_and_schedules_run(tmp_path, extra):
     lrs = [r["lr"] for r in records if "lr" in r and "train_loss" in r]
     if "cosine" in extra:
         assert lrs[0] > lrs[-1]  # the cosine schedule decays the learning rate
+
+
+def test_extending_a_cosine_run_is_refused(tmp_path):
+    i = TINY.index("--schedule")
+    args = TINY[:i] + TINY[i + 2 :]  # the default cosine schedule
+    rnnkit("train", *args, "--steps", "3", "--out", "run", cwd=tmp_path)
+    proc = rnnkit("train", "--resume", "--out", "run", "--steps", "6", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "cosine schedule spans its original steps" in proc.stderr + proc.stdout

@@ -189,8 +189,14 @@ def train(args: argparse.Namespace) -> int:
         ckpt = load_run(out)
         cfg = dict(ckpt.config)
         for key in ("epochs", "steps"):  # the training budget may be extended
-            if getattr(args, key) is not None:
-                cfg[key] = getattr(args, key)
+            new = getattr(args, key)
+            if new is not None and new != cfg[key] and cfg["schedule"] == "cosine":
+                raise SystemExit(
+                    f"rnnkit: this run's cosine schedule spans its original {key} "
+                    f"({cfg[key]}); resume it without --{key}, or start a new run"
+                )
+            if new is not None:
+                cfg[key] = new
         vocab = CharVocab.from_json(ckpt.vocab)
         print(f"resuming {ckpt.path} at step {ckpt.meta['trainer']['step']}")
     else:
