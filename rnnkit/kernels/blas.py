@@ -6,21 +6,19 @@ symbol is registered with LLVM under a fixed name and bound as a Numba
 ``ExternalFunction``, which keeps every function that calls it cacheable
 (``cache=True``); a ctypes pointer would not be.
 
-OpenBLAS is only ever called single-threaded, from inside the kernels' own thread
-team: :func:`single_threaded` switches its thread count to 1 for the duration of a
-kernel call, so its worker threads never spin against Numba's.
+OpenBLAS is only ever called single-threaded, from inside the kernels' own thread team:
+its thread count is switched to 1 for the duration of a kernel call
+(:class:`rnnkit.kernels.plan.team`), so its worker threads never spin against Numba's.
 
-Importing this module raises :class:`BlasUnavailableError` when no suitable library is found;
-the kernel selection then falls back to the reference ops and reports why.
+Importing this module raises :class:`BlasUnavailableError` when no suitable library is
+found; the kernel selection then falls back to the reference ops and reports why.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import glob
 import os
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import llvmlite.binding as llvm
@@ -31,9 +29,10 @@ __all__ = [
     "NO_TRANS",
     "TRANS",
     "BlasUnavailableError",
+    "blas_threads",
     "library",
+    "set_blas_threads",
     "sgemm",
-    "single_threaded",
 ]
 
 _SGEMM = ("scipy_cblas_sgemm64_", "cblas_sgemm64_")
@@ -161,14 +160,11 @@ def sgemm(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc):  # pragma: n
         )
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run the block with OpenBLAS at one thread (its own thread count is restored after)."""
-    before = _LIB.get_threads()
-    if before != 1:
-        _LIB.set_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            _LIB.set_threads(before)
+def blas_threads() -> int:
+    """OpenBLAS's current thread count."""
+    return _LIB.get_threads()
+
+
+def set_blas_threads(n: int) -> None:
+    """Set OpenBLAS's thread count (the kernels set 1 for the duration of a call)."""
+    _LIB.set_threads(n)

@@ -142,6 +142,8 @@ def readonly(a: np.ndarray) -> np.ndarray:
     Inputs reach the compiled loops always read-only and contiguous, so one compiled
     specialisation serves every call (Numba compiles per array layout and mutability).
     """
+    if a.dtype == np.float32 and a.flags.c_contiguous and not a.flags.writeable:
+        return a
     out = np.ascontiguousarray(a, dtype=np.float32).view()
     out.flags.writeable = False
     return out

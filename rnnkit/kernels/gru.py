@@ -56,7 +56,7 @@ def gru_forward(
         gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
         if reset_after:
             bias = np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
-            w = plan.pack(W, rows, p.src, True, mk, "w_hh", n_thr)
+            w = plan.pack(W, rows, p.src, True, mk, "w_pack", n_thr)
             a_h = ws.get("a_h", (B, p.ncols))
             par = driver.loop_threads(call)
             gru_loops.forward(
@@ -65,8 +65,8 @@ def gru_forward(
         else:
             bias = b_ih + b_hh
             p2, p1 = plan.make_plan(H, 2, P), plan.make_plan(H, 1, P, base=2 * H)
-            w2 = plan.pack(W, rows, p2.src, True, mk, "w_hh", n_thr)
-            w1 = plan.pack(W, rows, p1.src, True, mk, "w_hn", n_thr)
+            w2 = plan.pack(W, rows, p2.src, True, mk, "w_pack", n_thr)
+            w1 = plan.pack(W, rows, p1.src, True, mk, "w_pack2", n_thr)
             a_rz, a_n = ws.get("a_h", (B, p2.ncols)), ws.get("a_n", (B, p1.ncols))
             gru_before_loops.forward(
                 driver.loop_threads(call),
@@ -124,7 +124,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     with plan.team():
         da = ws.get("da", (T, B, 3 * H))
         if reset_after:
-            w = plan.pack_back(W, p, mk, "w_hh_back", n_thr)
+            w = plan.pack_back(W, p, mk, "w_pack", n_thr)
             da_hn = ws.get("da_hn", (T, B, H))
             da_c, dhp = ws.get("da_c", (B, p.ncols)), ws.get("dhp", (2, P, B, p.hpad), zero=True)
             db_hn = np.zeros(H, np.float32)
@@ -154,8 +154,8 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
             db_hh = np.concatenate([db[: 2 * H], db_hn])
         else:
             p2, p1 = plan.make_plan(H, 2, P), plan.make_plan(H, 1, P, base=2 * H)
-            w = plan.pack_back(W, p2, mk, "w_hh_back", n_thr)
-            wn = plan.pack(W, 2 * H + np.arange(H), p1.unit, False, mk, "w_hn", n_thr)
+            w = plan.pack_back(W, p2, mk, "w_pack", n_thr)
+            wn = plan.pack(W, 2 * H + np.arange(H), p1.unit, False, mk, "w_pack2", n_thr)
             d_rh, da_c = ws.get("d_rh", (B, p1.ncols)), ws.get("da_c", (B, p2.ncols))
             dhp = ws.get("dhp", (2, P, B, p2.hpad), zero=True)
             gru_before_loops.backward(

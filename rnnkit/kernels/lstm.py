@@ -55,7 +55,13 @@ def lstm_forward(
     with plan.team():
         gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
         w = plan.pack(
-            driver.readonly(args.W_hh), np.arange(H), p.src, True, call.use_mk, "w_hh", call.threads
+            driver.readonly(args.W_hh),
+            np.arange(H),
+            p.src,
+            True,
+            call.use_mk,
+            "w_pack",
+            call.threads,
         )
         a_h = plan.workspace().get("a_h", (B, p.ncols))
         lstm_loops.forward(
@@ -112,7 +118,7 @@ def lstm_backward(
     lens = driver.lengths_of(None, mask, T, B)
     db = np.zeros(4 * H, np.float32)
     with plan.team():
-        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_hh_back", call.threads)
+        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_pack", call.threads)
         ws = plan.workspace()
         da = ws.get("da", (T, B, 4 * H))
         da_c = ws.get("da_c", (B, p.ncols))

@@ -13,17 +13,15 @@ gradients) are always fresh.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import threading
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from rnnkit.kernels.blas import single_threaded
+from rnnkit.kernels.blas import blas_threads, set_blas_threads
 from rnnkit.kernels.microkernel import NR, VL, pack_panels, pack_panels_serial
 
 __all__ = [
@@ -57,6 +55,8 @@ class Plan(NamedTuple):
     unit: np.ndarray  # (ncols,) int64 hidden unit of each column, -1 for padding
     k_max: int  # largest G·n over the chunks
     n_hpanels: int  # panels covering H columns (the backward's output)
+    back_rows: np.ndarray  # (P, k_max) int64 rows of W_hh behind chunk k's columns, -1 after
+    hcols: np.ndarray  # (n_hpanels·NR,) int64 0..H-1, then -1
 
     @property
     def ncols(self) -> int:
@@ -108,7 +108,14 @@ def make_plan(H: int, G: int, P: int, base: int = 0) -> Plan:
             unit[cols] = np.arange(units[k], units[k + 1])
             src[cols] = base + g * H + unit[cols]
     k_max = max(G * int(units[k + 1] - units[k]) for k in range(P))
-    return Plan(P, G, H, units, off, src, unit, k_max, -(-H // NR))
+    back_rows = np.full((P, k_max), -1, dtype=np.int64)
+    for k in range(P):
+        n_rows = G * int(units[k + 1] - units[k])
+        back_rows[k, :n_rows] = src[off[k] : off[k] + n_rows]
+    n_hpanels = -(-H // NR)
+    hcols = np.arange(n_hpanels * NR, dtype=np.int64)
+    hcols[H:] = -1
+    return Plan(P, G, H, units, off, src, unit, k_max, n_hpanels, back_rows, hcols)
 
 
 _PLACEHOLDER = np.zeros((1, 1, 1), dtype=np.float32)
@@ -152,16 +159,10 @@ def pack(
 def pack_back(W: np.ndarray, plan: Plan, use_mk: bool, name: str, threads: int) -> Weights:
     """Pack the rows ``plan.src`` of ``W`` for the backward products ``da_k @ W[rows_k]``."""
     if use_mk:
-        P, H = plan.P, plan.H
-        panels = workspace().get(name, (P, plan.n_hpanels, plan.k_max, NR))
-        cols = np.arange(plan.n_hpanels * NR, dtype=np.int64)
-        cols[cols >= H] = -1
+        panels = workspace().get(name, (plan.P, plan.n_hpanels, plan.k_max, NR))
         packer = _packer(threads, plan.k_max * plan.hpad)
-        for k in range(P):
-            n_rows = plan.G * int(plan.units[k + 1] - plan.units[k])
-            rows = np.full(plan.k_max, -1, dtype=np.int64)
-            rows[:n_rows] = plan.src[plan.off[k] : plan.off[k] + n_rows]
-            packer(W, rows, cols, False, panels[k])
+        for k in range(plan.P):
+            packer(W, plan.back_rows[k], plan.hcols, False, panels[k])
         return Weights(panels, _PLACEHOLDER)
     gathered = workspace().get(name, (plan.ncols, plan.H))
     gathered[...] = W[np.maximum(plan.src, 0)]
@@ -202,7 +203,8 @@ def workspace() -> _Workspace:
 
 
 class _Threads(threading.local):
-    current = 0  # Numba's thread count as last set by set_threads (0: unknown)
+    current = 0  # Numba's thread count as set inside the current team (0: not touched)
+    before = 0  # Numba's thread count before the team touched it
 
 
 _THREADS = _Threads()
@@ -210,20 +212,31 @@ _THREADS = _Threads()
 
 def set_threads(n: int) -> None:
     """Set Numba's thread count for the next parallel region (a no-op if it already is)."""
-    if _THREADS.current != n:
-        numba.set_num_threads(n)
-        _THREADS.current = n
+    state = _THREADS
+    if state.current == n:
+        return
+    if state.current == 0:
+        state.before = numba.get_num_threads()
+        state.current = state.before
+        if state.before == n:
+            return
+    numba.set_num_threads(n)
+    state.current = n
 
 
-@contextlib.contextmanager
-def team() -> Iterator[None]:
-    """Run a kernel call: OpenBLAS single-threaded, Numba's thread count restored after."""
-    before = numba.get_num_threads()
-    _THREADS.current = before
-    try:
-        with single_threaded():
-            yield
-    finally:
-        if _THREADS.current != before:
-            numba.set_num_threads(before)
+class team:  # noqa: N801 (used like a function: ``with team():``)
+    """Context of a kernel call: OpenBLAS at one thread, Numba's thread count restored after."""
+
+    def __enter__(self) -> None:
         _THREADS.current = 0
+        self.blas_before = blas_threads()
+        if self.blas_before != 1:
+            set_blas_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.blas_before != 1:
+            set_blas_threads(self.blas_before)
+        state = _THREADS
+        if state.current not in (0, state.before):
+            numba.set_num_threads(state.before)
+        state.current = 0

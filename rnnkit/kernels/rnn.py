@@ -53,7 +53,7 @@ def rnn_forward(
     with plan.team():
         act = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
         W = driver.readonly(args.W_hh)
-        w = plan.pack(W, np.arange(H), p.src, True, call.use_mk, "w_hh", call.threads)
+        w = plan.pack(W, np.arange(H), p.src, True, call.use_mk, "w_pack", call.threads)
         a_h = plan.workspace().get("a_h", (B, p.ncols))
         par = driver.loop_threads(call)
         rnn_loops.forward(
@@ -89,7 +89,7 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
     lens = driver.lengths_of(None, mask, T, B)
     db = np.zeros(H, np.float32)
     with plan.team():
-        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_hh_back", call.threads)
+        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_pack", call.threads)
         ws = plan.workspace()
         da = ws.get("da", (T, B, H))
         da_c = ws.get("da_c", (B, p.ncols))
