@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "optimizer": "adam",
     "lr": 2e-3,
-    "lr_decay": 1.0,  # lr_e = lr · lr_decay^max(0, e + 1 − decay_after), epoch e from 0
+    "lr_decay": 0.7,  # lr_e = lr · lr_decay^max(0, e + 1 − decay_after), epoch e from 0
     "decay_after": 6,
     "clip": 5.0,
     "seed": 0,
