@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnkit.kernels import gemm, microkernel
+from rnnkit.kernels import buffers, gemm, microkernel
 from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, set_threads, workspace
 from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
 
@@ -97,7 +97,7 @@ def input_projection(
     """
     T, B, I = x.shape
     GH = W_ih.shape[0]
-    out = workspace().get(name, (T, B, GH)) if scratch else np.empty((T, B, GH), np.float32)
+    out = workspace().get(name, (T, B, GH)) if scratch else buffers.empty((T, B, GH))
     n = team_size(call, 2 * T * B * I * GH)
     _gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
     return out
@@ -120,13 +120,13 @@ def weight_gradients(
     I = x.shape[2]
     da2 = readonly(da).reshape(T * B, GH)
     x2 = readonly(x).reshape(T * B, I)
-    dx = np.empty((T, B, I), dtype=np.float32)
-    dW_ih = np.empty((GH, I), dtype=np.float32)
+    dx = buffers.empty((T, B, I))
+    dW_ih = buffers.empty((GH, I))
     n = team_size(call, 2 * T * B * GH * I)
     _gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
     _gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
     H = h_in[0][3].shape[2]
-    dW_hh = np.empty((GH, H), dtype=np.float32)
+    dW_hh = buffers.empty((GH, H))
     for row0, n_rows, d, inp in h_in:
         d2 = readonly(d).reshape(T * B, d.shape[2])
         col0 = row0 if d is da else 0

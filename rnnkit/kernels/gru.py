@@ -38,7 +38,7 @@ def gru_forward(
     if settings is None or not isinstance(reset_after, (bool, np.bool_)):
         y, h_n, cache = ref.gru_forward(x, W_ih, W_hh, b_ih, b_hh, h0, lengths, reset_after)
         return y, h_n, cache if need_cache else None
-    from rnnkit.kernels import driver, gru_before_loops, gru_loops, plan
+    from rnnkit.kernels import buffers, driver, gru_before_loops, gru_loops, plan
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=3)
     T, B, H = args.T, args.B, args.H
@@ -46,10 +46,10 @@ def gru_forward(
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     b_ih, b_hh = (np.zeros(3 * H, np.float32),) * 2 if args.b_ih is None else (args.b_ih, args.b_hh)
     Th, Tk = (T + 1, T) if need_cache else (2, 1)
-    h = np.empty((Th, B, H), np.float32)
+    h = buffers.empty((Th, B, H))
     h[0] = args.states[0]
-    extra = np.empty((Tk, B, H), np.float32)  # hn (reset after) or rh (reset before)
-    y = np.empty((T, B, H), np.float32)
+    extra = buffers.empty((Tk, B, H))  # hn (reset after) or rh (reset before)
+    y = buffers.empty((T, B, H))
     lens = driver.lengths_of(args.lengths, None, T, B)
     W, rows, ws = driver.readonly(args.W_hh), np.arange(H), plan.workspace()
     with plan.team():

@@ -38,7 +38,7 @@ def lstm_forward(
     if settings is None:
         y, h_n, c_n, cache = ref.lstm_forward(x, W_ih, W_hh, b_ih, b_hh, h0, c0, lengths)
         return y, h_n, c_n, cache if need_cache else None
-    from rnnkit.kernels import driver, lstm_loops, plan
+    from rnnkit.kernels import buffers, driver, lstm_loops, plan
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0, "c0": c0}, lengths, G=4)
     T, B, H = args.T, args.B, args.H
@@ -46,11 +46,11 @@ def lstm_forward(
     p = call.plan
     bias = np.zeros(4 * H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
-    h = np.empty((Th, B, H), np.float32)
-    c = np.empty((Th, B, H), np.float32)
+    h = buffers.empty((Th, B, H))
+    c = buffers.empty((Th, B, H))
     h[0], c[0] = args.states
-    tanh_c = np.empty((T if need_cache else 1, B, H), np.float32)
-    y = np.empty((T, B, H), np.float32)
+    tanh_c = buffers.empty((T if need_cache else 1, B, H))
+    y = buffers.empty((T, B, H))
     lens = driver.lengths_of(args.lengths, None, T, B)
     with plan.team():
         gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)

@@ -14,7 +14,6 @@ gradients) are always fresh.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 from typing import NamedTuple
 
@@ -22,6 +21,7 @@ import numba
 import numpy as np
 
 from rnnkit.kernels.blas import blas_threads, set_blas_threads
+from rnnkit.kernels.buffers import workspace
 from rnnkit.kernels.microkernel import NR, VL, pack_panels, pack_panels_serial
 
 __all__ = [
@@ -168,38 +168,6 @@ def pack_back(W: np.ndarray, plan: Plan, use_mk: bool, name: str, threads: int) 
     gathered[...] = W[np.maximum(plan.src, 0)]
     gathered[plan.src < 0] = 0.0
     return Weights(_PLACEHOLDER, gathered)
-
-
-class _Workspace(threading.local):
-    """Scratch buffers reused across calls, one set per Python thread."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
-        """An uninitialised (or zeroed) C-contiguous float32 array of ``shape``."""
-        size = math.prod(shape)
-        buf = self.buffers.get(name)
-        if buf is None or buf.size < size:
-            raw = np.empty(max(size, 1) + 16, dtype=np.float32)
-            skip = (-raw.ctypes.data % 64) // 4  # start on a cache line: vector loads stay in one
-            buf = self.buffers[name] = raw[skip : skip + max(size, 1)]
-        out = buf[:size].reshape(shape)
-        if zero:
-            out[...] = 0.0
-        return out
-
-    def clear(self) -> None:
-        """Release every buffer."""
-        self.buffers.clear()
-
-
-_WORKSPACE = _Workspace()
-
-
-def workspace() -> _Workspace:
-    """This thread's workspace."""
-    return _WORKSPACE
 
 
 class _Threads(threading.local):

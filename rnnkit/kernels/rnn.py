@@ -37,7 +37,7 @@ def rnn_forward(
     if settings is None or nonlinearity not in NONLINEARITIES:
         y, h_n, cache = ref.rnn_forward(x, W_ih, W_hh, b_ih, b_hh, h0, lengths, nonlinearity)
         return y, h_n, cache if need_cache else None
-    from rnnkit.kernels import driver, plan, rnn_loops
+    from rnnkit.kernels import buffers, driver, plan, rnn_loops
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=1)
     T, B, H = args.T, args.B, args.H
@@ -45,9 +45,9 @@ def rnn_forward(
     p = call.plan
     bias = np.zeros(H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
-    h = np.empty((Th, B, H), np.float32)
+    h = buffers.empty((Th, B, H))
     h[0] = args.states[0]
-    y = np.empty((T, B, H), np.float32)
+    y = buffers.empty((T, B, H))
     lens = driver.lengths_of(args.lengths, None, T, B)
     relu = nonlinearity == "relu"
     with plan.team():
