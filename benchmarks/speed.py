@@ -3,7 +3,8 @@
 Both sides run in this one process with the same number of threads (the kernels' team,
 ``rnnkit.kernels.backend().threads``; ``torch.set_num_threads`` the same). For each cell,
 shape and mode, every timed call alternates between the two sides (interleaved), after
-warm-up calls, and the minimum of ``--reps`` (>= 5) calls is kept.
+warm-up calls, each after a ``--pause`` so that the other side's idle threads have stopped
+spinning, and the minimum of ``--reps`` (>= 5) calls is kept.
 
 - training step: forward + backpropagation through time with ``dy = 1``, giving ``dx`` and
   every weight gradient (PyTorch: ``x.requires_grad = True``, ``y.backward(dy)``);
@@ -99,8 +100,13 @@ def step_functions(cell: str, B: int, T: int, n_in: int, H: int) -> dict:
     return {"train": (torch_train, rnnkit_train), "infer": (torch_infer, rnnkit_infer)}
 
 
-def interleaved_min(fns: tuple, reps: int, warmup: int) -> list[float]:
-    """Minimum time of each function over ``reps`` calls taken in turn after ``warmup`` calls."""
+def interleaved_min(fns: tuple, reps: int, warmup: int, pause: float) -> list[float]:
+    """Minimum time of each function over ``reps`` calls taken in turn after ``warmup`` calls.
+
+    Each timed call starts ``pause`` seconds after the previous one ends, so that neither
+    side's idle worker threads (two OpenMP runtimes live in this process: PyTorch's and
+    Numba's; OpenBLAS has its own) still spin when the other side starts.
+    """
     for f in fns:
         for _ in range(warmup):
             f()
@@ -110,6 +116,7 @@ def interleaved_min(fns: tuple, reps: int, warmup: int) -> list[float]:
     try:
         for _ in range(reps):
             for k, f in enumerate(fns):
+                time.sleep(pause)
                 t0 = time.perf_counter()
                 f()
                 best[k] = min(best[k], time.perf_counter() - t0)
@@ -288,6 +295,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=7, help="timed calls per side (min is kept)")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--pause", type=float, default=0.1, help="seconds before each timed call")
     ap.add_argument("--cells", default="rnn,lstm,gru")
     ap.add_argument("--shapes", default="all", help="indices into the five shapes, e.g. 0,2")
     ap.add_argument("--modes", default="train,infer")
@@ -333,7 +341,7 @@ def main() -> int:
             fns = step_functions(cell, *shape)
             mem = memory(cell, shape) if not args.no_memory else {}
             for mode in args.modes.split(","):
-                t_torch, t_ours = interleaved_min(fns[mode], args.reps, args.warmup)
+                t_torch, t_ours = interleaved_min(fns[mode], args.reps, args.warmup, args.pause)
                 work = flops(cell, *shape) * (3 if mode == "train" else 1)
                 row = {
                     "cell": cell,
@@ -376,6 +384,7 @@ def main() -> int:
         "peak_gflops": {"start": peak, "end": peak_end, "best": best},
         "reps": args.reps,
         "warmup": args.warmup,
+        "pause_s": args.pause,
         "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
