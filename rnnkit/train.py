@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.streams import StreamBatcher
+from rnnkit.kernels.losses import cross_entropy_sum, softmax_cross_entropy
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.ops.losses import cross_entropy_sum, softmax_cross_entropy
 from rnnkit.optim import Optimizer, ReduceLROnPlateau, clip_grad_norm
 
 __all__ = ["Progress", "Trainer", "evaluate_lm"]

@@ -35,8 +35,8 @@ from rnnkit.data.cmudict import (
 from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.io.nested import join_arrays, split_arrays
 from rnnkit.io.rng import rng_from_state, rng_state
+from rnnkit.kernels.losses import softmax_cross_entropy
 from rnnkit.models.seq2seq import Seq2Seq
-from rnnkit.ops.losses import softmax_cross_entropy
 from rnnkit.optim import clip_grad_norm
 
 KIND = "rnnkit-g2p"

@@ -41,9 +41,9 @@ from rnnkit.data.vocab import CharVocab, WordVocab
 from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.io.nested import join_arrays, split_arrays
 from rnnkit.io.rng import rng_from_state, rng_state
+from rnnkit.kernels.losses import softmax_cross_entropy
 from rnnkit.models.tagger import SequenceTagger, TaggerBatch, encode_batch
 from rnnkit.nn.module import Module
-from rnnkit.ops.losses import softmax_cross_entropy
 from rnnkit.optim import SGD, Adam, clip_grad_norm
 from rnnkit.train import Progress
 

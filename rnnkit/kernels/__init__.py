@@ -11,6 +11,7 @@ Numba is imported and the kernels compiled (then cached on disk) on the first fl
 from __future__ import annotations
 
 from rnnkit.kernels.gru import gru_backward, gru_forward
+from rnnkit.kernels.losses import cross_entropy_sum, softmax_cross_entropy
 from rnnkit.kernels.lstm import lstm_backward, lstm_forward
 from rnnkit.kernels.rnn import rnn_backward, rnn_forward
 from rnnkit.kernels.selection import Backend, backend, use_backend, use_reference
@@ -18,12 +19,14 @@ from rnnkit.kernels.selection import Backend, backend, use_backend, use_referenc
 __all__ = [
     "Backend",
     "backend",
+    "cross_entropy_sum",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
     "lstm_forward",
     "rnn_backward",
     "rnn_forward",
+    "softmax_cross_entropy",
     "use_backend",
     "use_reference",
 ]

@@ -17,6 +17,8 @@ from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
 __all__ = [
     "Call",
     "fresh",
+    "gemm_rows",
+    "gemm_tn_rows",
     "input_projection",
     "lengths_of",
     "loop_threads",
@@ -60,20 +62,32 @@ def loop_threads(call: Call) -> bool:
     return call.plan.P > 1
 
 
-def _gemm_rows(A: np.ndarray, B: np.ndarray, C: np.ndarray, trans_b: bool, n: int) -> None:
-    """``C = A @ op(B)``: split over the team, or one BLAS call (single-threaded) for one."""
+def gemm_rows(A: np.ndarray, B: np.ndarray, C: np.ndarray, trans_b: bool, n: int) -> None:
+    """``C = A @ op(B)``: split over the team, or one BLAS call (single-threaded) for one.
+
+    Call inside :class:`rnnkit.kernels.plan.team` (OpenBLAS at one thread).
+    """
     if n > 1:
         gemm.gemm_rows(A, B, C, trans_b, n)
     else:
         np.matmul(A, B.T if trans_b else B, out=C)
 
 
-def _gemm_tn_rows(
-    A: np.ndarray, col0: int, B: np.ndarray, C: np.ndarray, row0: int, n_rows: int, n: int
+def gemm_tn_rows(
+    A: np.ndarray,
+    col0: int,
+    B: np.ndarray,
+    C: np.ndarray,
+    row0: int,
+    n_rows: int,
+    n: int,
+    accumulate: bool = False,
 ) -> None:
-    """``C[row0 : row0+n_rows] = A[:, col0 : col0+n_rows]ᵀ @ B``, split as :func:`_gemm_rows`."""
+    """``C[row0 : row0+n_rows] (+)= A[:, col0 : col0+n_rows]ᵀ @ B``, split as :func:`gemm_rows`."""
     if n > 1:
-        gemm.gemm_tn_rows(A, col0, B, C, row0, n_rows, n)
+        gemm.gemm_tn_rows(A, col0, B, C, row0, n_rows, n, 1.0 if accumulate else 0.0)
+    elif accumulate:
+        C[row0 : row0 + n_rows] += A[:, col0 : col0 + n_rows].T @ B
     else:
         np.matmul(A[:, col0 : col0 + n_rows].T, B, out=C[row0 : row0 + n_rows])
 
@@ -99,7 +113,7 @@ def input_projection(
     GH = W_ih.shape[0]
     out = workspace().get(name, (T, B, GH)) if scratch else buffers.empty((T, B, GH))
     n = team_size(call, 2 * T * B * I * GH)
-    _gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
+    gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
     return out
 
 
@@ -123,8 +137,8 @@ def weight_gradients(
     dx = buffers.empty((T, B, I))
     dW_ih = buffers.empty((GH, I))
     n = team_size(call, 2 * T * B * GH * I)
-    _gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
-    _gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
+    gemm_rows(da2, readonly(W_ih), dx.reshape(T * B, I), False, n)  # dx
+    gemm_tn_rows(da2, 0, x2, dW_ih, 0, GH, n)  # dW_ih
     H = h_in[0][3].shape[2]
     dW_hh = buffers.empty((GH, H))
     for row0, n_rows, d, inp in h_in:
@@ -132,7 +146,7 @@ def weight_gradients(
         col0 = row0 if d is da else 0
         inp2 = readonly(inp).reshape(T * B, H)
         m = team_size(call, 2 * T * B * n_rows * H)
-        _gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
+        gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
     return dx, dW_ih, dW_hh
 
 

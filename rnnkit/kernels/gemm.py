@@ -85,10 +85,12 @@ def gemm_rows(A, B, C, trans_b, n_threads):
 
 
 @njit(parallel=True, **NJ)
-def gemm_tn_rows(A, col0, B, C, row0, n_rows, n_threads):
-    """``C[row0 : row0+n_rows] = A[:, col0 : col0+n_rows]ᵀ @ B``, rows split over the team.
+def gemm_tn_rows(A, col0, B, C, row0, n_rows, n_threads, beta):
+    """``C[rows] = A[:, col0 : col0+n_rows]ᵀ @ B + beta·C[rows]``, split over the team.
 
-    The weight gradients ``dW = Σ_t daᵀ x_t`` as one product over all ``T·B`` rows.
+    ``rows`` is ``row0 : row0+n_rows``.
+    The weight gradients ``dW = Σ_t daᵀ x_t`` as one product over all ``T·B`` rows
+    (``beta = 1`` accumulates into ``C``).
     """
     R, lda = A.shape
     N = B.shape[1]
@@ -105,7 +107,7 @@ def gemm_tn_rows(A, col0, B, C, row0, n_rows, n_threads):
             lda,
             B.ctypes.data,
             N,
-            0.0,
+            beta,
             C.ctypes.data + (row0 + r0) * N * 4,
             N,
         )

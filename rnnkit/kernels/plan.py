@@ -36,9 +36,13 @@ __all__ = [
     "workspace",
 ]
 
-# A step whose recurrent product has fewer flops than this runs on one thread: a fork-join
-# costs 1–2 µs, a tenth of such a step.
-PARALLEL_STEP_FLOPS = 1 << 20
+# A step whose recurrent product has fewer flops than this runs on one thread. A fork-join
+# alone costs 1–2 µs, but in a training step the team starts right after NumPy's
+# multi-threaded GEMMs (the output layer), whose idle OpenBLAS workers keep spinning on the
+# same cores for a while: measured on 2 cores, the PTB-small step (B=20, H=200: 6.4 MFLOP)
+# ran its time loops 4x slower on two threads than on one inside a training loop, while
+# the char-LM step (B=64, H=256: 34 MFLOP) gains 1.4x from the second thread.
+PARALLEL_STEP_FLOPS = 1 << 24
 # Packing fewer elements than this runs on one thread.
 PARALLEL_PACK_SIZE = 1 << 18
 

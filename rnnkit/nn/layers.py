@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnkit.kernels import dense
 from rnnkit.nn.init import as_generator
 from rnnkit.nn.module import Module, Parameter
 from rnnkit.ops.validation import FLOAT_DTYPES, check_finite, check_float_array, check_same_dtype
@@ -124,7 +125,8 @@ class Linear(Module):
         # One 2-D GEMM over all leading axes: NumPy's stacked matmul of a (..., in) array
         # with a 2-D matrix runs one small GEMM per leading index (2x slower for a PTB
         # decoder with one BLAS thread, up to 60x with a contended multi-threaded OpenBLAS).
-        y = (x.reshape(-1, self.in_features) @ weight.T).reshape(
+        # Float32 runs on the kernels' thread team (rnnkit.kernels.dense), else NumPy's @.
+        y = dense.matmul_nt(x.reshape(-1, self.in_features), weight).reshape(
             *x.shape[:-1], self.out_features
         )  # (..., out)                                                          (LIN-1)
         if self.bias is not None:
@@ -138,10 +140,10 @@ class Linear(Module):
         dy = _check_grad("dy", dy, (*x.shape[:-1], self.out_features), weight.dtype)
         self._pop()
         dy2 = dy.reshape(-1, self.out_features)  # (N, out), N = all leading axes
-        self.weight.grad += dy2.T @ x.reshape(-1, self.in_features)  #        (LIN-1')
+        dense.matmul_tn_acc(self.weight.grad, dy2, x.reshape(-1, self.in_features))  # (LIN-1')
         if self.bias is not None:
             self.bias.grad += dy2.sum(axis=0)
-        return (dy2 @ weight).reshape(*x.shape[:-1], self.in_features)  # (..., in)
+        return dense.matmul_nn(dy2, weight).reshape(*x.shape[:-1], self.in_features)
 
     def __repr__(self) -> str:
         return (

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.ops.activations import log_softmax
 from rnnkit.ops.validation import check_finite, check_float_array
 
-__all__ = ["cross_entropy_sum", "mse", "softmax_cross_entropy"]
+__all__ = ["ce_inputs", "cross_entropy_sum", "mse", "softmax_cross_entropy"]
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -51,17 +50,20 @@ def _check_mask(mask: object, shape: tuple[int, ...], dtype: np.dtype, what: str
     return m.astype(dtype)
 
 
-def _ce_terms(
+def ce_inputs(
     logits: object, targets: object, mask: object, ignore_index: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Validate; return ``logp`` (..., V), safe targets (...), weights ``w`` (...), NLL (...)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate the arguments of (CE-1); return the logits, safe targets (intp) and weights.
+
+    A target equal to ``ignore_index`` becomes class 0 with weight 0; ``mask`` multiplies
+    the weights. Shared by the reference and the fused kernel (:mod:`rnnkit.kernels`).
+    """
     z = check_float_array("logits", logits)
     if z.ndim < 1 or z.shape[-1] < 1:
         raise ValueError(
             f"`logits` must have shape (..., V) with V >= 1 classes on the last axis; "
             f"got {z.shape}."
         )
-    check_finite("logits", z)
     V = z.shape[-1]
     y = np.asarray(targets)
     if y.dtype.kind not in "iu":
@@ -91,9 +93,30 @@ def _ce_terms(
     if mask is not None:
         w *= _check_mask(mask, y.shape, z.dtype, "targets")
     y_safe = np.where(ignored, 0, y).astype(np.intp)
-    logp = log_softmax(z)  # (..., V)                                          (ACT-5)
-    nll = -np.take_along_axis(logp, y_safe[..., None], axis=-1)[..., 0]  #     (CE-1)
-    return logp, y_safe, w, nll
+    return z, y_safe, w
+
+
+def _ce_terms(
+    logits: object, targets: object, mask: object, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate; return ``e = exp(z − max z)``, its row sums ``s``, targets, weights, NLL.
+
+    Shapes: ``e`` (..., V); ``s``, the safe targets, ``w`` and the float64 NLL (...).
+    ``log_softmax(z)_y = z_y − max z − log s`` (ACT-5), so ``e / s`` is the softmax and the
+    NLL needs only the target's logit: five passes over the (…, V) logits in all, the
+    finiteness check included (a NaN or +inf shows in the row maxima, a −inf in the
+    minimum).
+    """
+    z, y_safe, w = ce_inputs(logits, targets, mask, ignore_index)
+    zmax = np.max(z, axis=-1, keepdims=True)  # (..., 1)
+    if z.size and not (np.isfinite(zmax).all() and np.isfinite(np.min(z))):
+        check_finite("logits", z)  # raises, naming the first bad index
+    e = np.subtract(z, zmax)
+    np.exp(e, out=e)  # exp(z − max z)                                          (ACT-4)
+    s = np.sum(e, axis=-1)  # (...), at least 1
+    z_y = np.take_along_axis(z, y_safe[..., None], axis=-1)[..., 0]
+    nll = np.log(s.astype(np.float64)) - (z_y - zmax[..., 0]).astype(np.float64)  # (CE-1)
+    return e, s, y_safe, w, nll
 
 
 def softmax_cross_entropy(
@@ -142,13 +165,14 @@ def softmax_cross_entropy(
     (0.693147, [[-0.25, 0.25], [0.25, -0.25]])
     """
     _check_reduction(reduction)
-    logp, y, w, nll = _ce_terms(logits, targets, mask, ignore_index)
+    dz, s, y, w, nll = _ce_terms(logits, targets, mask, ignore_index)
     count = float(w.sum(dtype=np.float64))
     scale = 1.0 if reduction == "sum" else (1.0 / count if count > 0 else 0.0)
     loss = float(np.sum(w * nll, dtype=np.float64)) * scale
-    dz = np.exp(logp)  # p = softmax(z)                                         (ACT-4)
-    np.put_along_axis(dz, y[..., None], np.take_along_axis(dz, y[..., None], -1) - 1, -1)
-    dz *= (w * scale)[..., None].astype(dz.dtype)  # w (p − onehot) / N         (CE-1')
+    ws = (w * scale).astype(dz.dtype)  # w / N per position
+    dz *= (ws / s)[..., None]  # w p / N, p = e / s = softmax(z)                 (ACT-4)
+    picked = np.take_along_axis(dz, y[..., None], -1)
+    np.put_along_axis(dz, y[..., None], picked - ws[..., None], -1)  # w (p − onehot) / N (CE-1')
     return loss, dz
 
 
@@ -170,7 +194,7 @@ def cross_entropy_sum(
     >>> round(total, 6), count
     (2.772589, 2)
     """
-    _, _, w, nll = _ce_terms(logits, targets, mask, ignore_index)
+    _, _, _, w, nll = _ce_terms(logits, targets, mask, ignore_index)
     return float(np.sum(w * nll, dtype=np.float64)), int(w.sum(dtype=np.float64))
 
 

@@ -98,7 +98,8 @@ def test_a_shape_large_enough_splits_by_default(kcheck, name):
     if kernels.backend().threads < 2:
         pytest.skip("one thread available: nothing to split")
     cell = kcheck.CELLS[name]
-    B, H = 64, 96  # 2·B·H·G·H ≥ 2^20 for every G
+    B, H = 64, 368  # 2·B·H·G·H ≥ plan.PARALLEL_STEP_FLOPS (2^24) for every G
+    assert 2 * B * H * H >= plan.PARALLEL_STEP_FLOPS
     assert plan.choose_chunks(B, H, cell.G, 2) == 2
     case = {"T": 3, "B": B, "I": 7, "H": H, "ragged": True, "bias": True, "states": True}
     check_case(kcheck, name, {**case, "seed": 5})

@@ -1,6 +1,6 @@
 """UPOS tagging on UD English EWT with the word + character biLSTM, against published figures.
 
-    python benchmarks/reproduce/tagger.py --data DIR [--epochs N] [--out runs/tagger-ewt]
+    python benchmarks/reproduce/pos.py --data DIR [--epochs N] [--out runs/tagger-ewt]
         [--name tagger_ewt] [-- extra flags of rnnkit train tagger]
 
 Runs ``rnnkit train tagger`` in this process (same code path as the command) with its
