@@ -33,9 +33,12 @@ from rnnkit.train import Trainer, evaluate_lm
 
 OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad}
 
-# Defaults of `rnnkit train` (charlm): a 2x256 LSTM, 5 epochs of 64 streams x 100
-# characters (785 Adam steps) with a cosine learning rate and light dropout, sized to
+# Defaults of `rnnkit train` (charlm): a 2x256 LSTM, 8 epochs of 128 streams x 50
+# characters (1,256 Adam steps) with a cosine learning rate and light dropout, sized to
 # finish in under 10 minutes on two CPU cores; every key can be set by a flag or --config.
+# 128 x 50 rather than 64 x 100: the same characters per step, but the per-step products
+# have twice the rows, so a step runs about 1.3x faster (measured 16.5k against 12-14k
+# characters/s), and on this corpus the shorter truncation loses nothing measurable.
 DEFAULTS: dict[str, Any] = {
     "task": "charlm",
     "data": None,  # None: the embedded tiny Shakespeare corpus
@@ -45,16 +48,16 @@ DEFAULTS: dict[str, Any] = {
     "embed": 64,
     "layers": 2,
     "dropout": 0.1,
-    "epochs": 5,
+    "epochs": 8,
     "steps": None,
-    "batch_size": 64,
-    "bptt": [100, 100],
+    "batch_size": 128,
+    "bptt": [50, 50],
     "lr": 3e-3,
     "optimizer": "adam",
     "clip": 5.0,
     "schedule": "cosine",
     "seed": 0,
-    "eval_every": 100,
+    "eval_every": 500,  # and at each epoch end
     "patience": None,
     "valid_fraction": 0.1,
     "sample_length": 200,
