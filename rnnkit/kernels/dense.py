@@ -34,34 +34,28 @@ def _threads(flops: int, a: np.ndarray, b: np.ndarray) -> int:
     return settings.threads if flops >= PARALLEL_DENSE_FLOPS else 1
 
 
-def matmul_nt(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``a @ wᵀ`` for ``a`` (N, I) and ``w`` (O, I): the product of (LIN-1), ``y = x Wᵀ``."""
-    n = _threads(2 * a.shape[0] * a.shape[1] * w.shape[0], a, w)
-    if n == 0:
-        return a @ w.T
+def _rows(a: np.ndarray, w: np.ndarray, trans: bool, n: int) -> np.ndarray:
+    """``a @ op(w)`` into a fresh array, rows split over ``n`` threads of the team."""
     from rnnkit.kernels import buffers, driver, plan
 
-    out = buffers.empty((a.shape[0], w.shape[0]))
+    out = buffers.empty((a.shape[0], w.shape[0] if trans else w.shape[1]))
     with plan.team():
         if n > 1:
             plan.set_threads(n)
-        driver.gemm_rows(driver.readonly(a), driver.readonly(w), out, True, n)
+        driver.gemm_rows(driver.readonly(a), driver.readonly(w), out, trans, n)
     return out
+
+
+def matmul_nt(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a @ wᵀ`` for ``a`` (N, I) and ``w`` (O, I): the product of (LIN-1), ``y = x Wᵀ``."""
+    n = _threads(2 * a.shape[0] * a.shape[1] * w.shape[0], a, w)
+    return a @ w.T if n == 0 else _rows(a, w, True, n)
 
 
 def matmul_nn(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``a @ w`` for ``a`` (N, O) and ``w`` (O, I): the input gradient of (LIN-1'), ``dy W``."""
     n = _threads(2 * a.shape[0] * a.shape[1] * w.shape[1], a, w)
-    if n == 0:
-        return a @ w
-    from rnnkit.kernels import buffers, driver, plan
-
-    out = buffers.empty((a.shape[0], w.shape[1]))
-    with plan.team():
-        if n > 1:
-            plan.set_threads(n)
-        driver.gemm_rows(driver.readonly(a), driver.readonly(w), out, False, n)
-    return out
+    return a @ w if n == 0 else _rows(a, w, False, n)
 
 
 def matmul_tn_acc(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
