@@ -39,9 +39,7 @@ def _rows(a: np.ndarray, w: np.ndarray, trans: bool, n: int) -> np.ndarray:
     from rnnkit.kernels import buffers, driver, plan
 
     out = buffers.empty((a.shape[0], w.shape[0] if trans else w.shape[1]))
-    with plan.team():
-        if n > 1:
-            plan.set_threads(n)
+    with plan.team(n):
         driver.gemm_rows(driver.readonly(a), driver.readonly(w), out, trans, n)
     return out
 
@@ -70,7 +68,5 @@ def matmul_tn_acc(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     from rnnkit.kernels import driver, plan
 
     a, b = driver.readonly(a), driver.readonly(b)
-    with plan.team():
-        if n > 1:
-            plan.set_threads(n)
+    with plan.team(n):
         driver.gemm_tn_rows(a, 0, b, out, 0, out.shape[0], n, accumulate=True)

@@ -33,9 +33,7 @@ def _run(z: np.ndarray, y: np.ndarray, w: np.ndarray, want_grad: bool, threads: 
     out = dz.reshape(-1, V) if dz is not None else np.empty((0, 0), np.float32)
     nll = np.empty(n_rows, np.float64)
     n = threads if z.size >= PARALLEL_CE_SIZE else 1
-    with plan.team():
-        if n > 1:
-            plan.set_threads(n)
+    with plan.team(n):
         bad = softmax_loops.ce_rows(
             z2, y.reshape(-1).astype(np.int64), w.reshape(-1), out, nll, want_grad, n
         )
@@ -58,10 +56,9 @@ def softmax_cross_entropy(
     settings = kernels_active(getattr(logits, "dtype", None))
     if settings is None:
         return ref.softmax_cross_entropy(logits, targets, mask, ignore_index, reduction)
-    ref._check_reduction(reduction)
+    ref.check_reduction(reduction)
     z, y, w = ref.ce_inputs(logits, targets, mask, ignore_index)
-    count = float(w.sum(dtype=np.float64))
-    scale = 1.0 if reduction == "sum" else (1.0 / count if count > 0 else 0.0)
+    scale = ref.reduction_scale(w, reduction)
     ws = (w * scale).astype(np.float32)  # w / N per position
     nll, dz = _run(z, y, ws, True, settings.threads)
     loss = float(np.dot(w.reshape(-1).astype(np.float64), nll)) * scale  #       (CE-1)

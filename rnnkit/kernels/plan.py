@@ -197,13 +197,21 @@ def set_threads(n: int) -> None:
 
 
 class team:  # noqa: N801 (used like a function: ``with team():``)
-    """Context of a kernel call: OpenBLAS at one thread, Numba's thread count restored after."""
+    """Context of a kernel call: OpenBLAS at one thread, Numba's thread count restored after.
+
+    ``team(n)`` with ``n > 1`` also sets Numba's thread count to ``n`` on entry.
+    """
+
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads
 
     def __enter__(self) -> None:
         _THREADS.current = 0
         self.blas_before = blas_threads()
         if self.blas_before != 1:
             set_blas_threads(1)
+        if self.threads > 1:
+            set_threads(self.threads)
 
     def __exit__(self, *exc: object) -> None:
         if self.blas_before != 1:

@@ -19,17 +19,33 @@ import numpy as np
 
 from rnnkit.ops.validation import check_finite, check_float_array
 
-__all__ = ["ce_inputs", "cross_entropy_sum", "mse", "softmax_cross_entropy"]
+__all__ = [
+    "ce_inputs",
+    "check_reduction",
+    "cross_entropy_sum",
+    "mse",
+    "reduction_scale",
+    "softmax_cross_entropy",
+]
 
 _REDUCTIONS = ("mean", "sum")
 
 
-def _check_reduction(reduction: str) -> None:
+def check_reduction(reduction: str) -> None:
+    """Raise ``ValueError`` unless ``reduction`` is "mean" or "sum"."""
     if reduction not in _REDUCTIONS:
         raise ValueError(
             f"`reduction` must be one of {_REDUCTIONS}; got {reduction!r}. "
             "Use 'sum' with the returned count to aggregate over batches."
         )
+
+
+def reduction_scale(w: np.ndarray, reduction: str) -> float:
+    """The factor of (CE-1): ``1 / N``, ``N = Σ w``, for "mean" (0 if N = 0); 1 for "sum"."""
+    if reduction == "sum":
+        return 1.0
+    count = float(w.sum(dtype=np.float64))
+    return 1.0 / count if count > 0 else 0.0
 
 
 def _check_mask(mask: object, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
@@ -164,10 +180,9 @@ def softmax_cross_entropy(
     >>> round(loss, 6), d.tolist()
     (0.693147, [[-0.25, 0.25], [0.25, -0.25]])
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     dz, s, y, w, nll = _ce_terms(logits, targets, mask, ignore_index)
-    count = float(w.sum(dtype=np.float64))
-    scale = 1.0 if reduction == "sum" else (1.0 / count if count > 0 else 0.0)
+    scale = reduction_scale(w, reduction)
     loss = float(np.sum(w * nll, dtype=np.float64)) * scale
     ws = (w * scale).astype(dz.dtype)  # w / N per position
     dz *= (ws / s)[..., None]  # w p / N, p = e / s = softmax(z)                 (ACT-4)
@@ -234,7 +249,7 @@ def mse(
     >>> loss, d.tolist()
     (5.0, [1.0, 3.0])
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     p = check_float_array("pred", pred)
     t = check_float_array("target", target)
     if t.shape != p.shape:
