@@ -1,10 +1,14 @@
 """One training step of the character language model, rnnkit against PyTorch, same process.
 
 Embedding(65, 64) -> 2-layer LSTM(H) -> Linear(H, 65) -> cross-entropy, batch 64 x 100
-steps, Adam, global-norm clip 5, the same threads on both sides. Prints a table (min and
-median of the timed steps after warm-up, interleaved) and writes JSON.
+steps (``--batch-size``, ``--bptt``), dropout ``--dropout`` (on the embeddings, between
+the layers and before the output map, on both sides), Adam, global-norm clip 5, the same
+threads on both sides. Prints a table (min and median of the timed steps after warm-up,
+interleaved) and writes JSON. ``rnnkit train``'s default step is
+``--hidden 256 --batch-size 128 --bptt 50 --dropout 0.1``.
 
-    python benchmarks/charlm_step.py [--hidden 256 512] [--reps 5] [--out FILE]
+    python benchmarks/charlm_step.py [--hidden 256 512] [--batch-size 64] [--bptt 100]
+        [--dropout 0] [--reps 5] [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from rnnkit.models import LanguageModel
 from rnnkit.optim import Adam
 from rnnkit.train import Trainer
 
-V, E, B, T = 65, 64, 64, 100
+V, E = 65, 64
 
 
-def ours(hidden: int):
+def ours(hidden: int, B: int, T: int, dropout: float):
     ids = np.random.default_rng(0).integers(0, V, size=B * T * 20)
-    m = LanguageModel(V, E, hidden, 2, rng=0)
+    m = LanguageModel(V, E, hidden, 2, dropout=dropout, rng=0)
     tr = Trainer(m, Adam(m.parameters(), lr=2e-3), StreamBatcher(ids, B, T))
     windows = iter(tr.batcher)
 
@@ -39,20 +43,21 @@ def ours(hidden: int):
     return step
 
 
-def theirs(hidden: int):
+def theirs(hidden: int, B: int, T: int, dropout: float):
     emb, lstm, dec = (
         torch.nn.Embedding(V, E),
-        torch.nn.LSTM(E, hidden, 2),
+        torch.nn.LSTM(E, hidden, 2, dropout=dropout),
         torch.nn.Linear(hidden, V),
     )
+    drop = torch.nn.Dropout(dropout)
     params = [*emb.parameters(), *lstm.parameters(), *dec.parameters()]
     opt = torch.optim.Adam(params, lr=2e-3)
     x, y = torch.randint(0, V, (T, B)), torch.randint(0, V, (T, B))
 
     def step():
         opt.zero_grad()
-        out, _ = lstm(emb(x))
-        loss = torch.nn.functional.cross_entropy(dec(out).reshape(-1, V), y.reshape(-1))
+        out, _ = lstm(drop(emb(x)))
+        loss = torch.nn.functional.cross_entropy(dec(drop(out)).reshape(-1, V), y.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
@@ -63,6 +68,9 @@ def theirs(hidden: int):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 512])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--bptt", type=int, default=100)
+    p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--out", default="benchmarks/results/charlm_step.json")
     args = p.parse_args()
@@ -72,7 +80,8 @@ def main() -> None:
     print(f"backend: {info}")
     print(f"{'H':>5} {'rnnkit ms':>10} {'torch ms':>10} {'ratio':>6}  (min of {args.reps})")
     for h in args.hidden:
-        a, b = ours(h), theirs(h)
+        B, T, d = args.batch_size, args.bptt, args.dropout
+        a, b = ours(h, B, T, d), theirs(h, B, T, d)
         for f in (a, b, a, b):  # warm-up, compile
             f()
         ta, tb = [], []
@@ -85,6 +94,7 @@ def main() -> None:
             "hidden": h,
             "batch": B,
             "bptt": T,
+            "dropout": d,
             "layers": 2,
             "rnnkit_ms_min": 1e3 * min(ta),
             "torch_ms_min": 1e3 * min(tb),

@@ -374,6 +374,20 @@ def test_clip_grad_norm_edges():
     assert clip_grad_norm(single, 10.0) == 5.0
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e20])
+def test_clip_grad_norm_float32_blocks(scale):
+    # Several 65,536-entry blocks summed in float32, the block sums in float64; squares
+    # that overflow float32 (scale 1e20) fall back to a float64 norm.
+    rng = np.random.default_rng(3)
+    params = [Parameter(np.zeros(n, dtype=np.float32)) for n in (150_001, 7)]
+    for q in params:
+        q.grad[...] = rng.standard_normal(q.shape) * scale
+    exact = math.sqrt(sum(float((q.grad.astype(np.float64) ** 2).sum()) for q in params))
+    total = clip_grad_norm(params, math.inf)
+    assert math.isfinite(total)
+    assert abs(total - exact) <= 1e-6 * exact
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_clip_grad_norm_nonfinite_returns_norm_and_leaves_grads(bad):
     params = params_with_grads()

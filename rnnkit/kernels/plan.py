@@ -36,13 +36,13 @@ __all__ = [
     "workspace",
 ]
 
-# A step whose recurrent product has fewer flops than this runs on one thread. A fork-join
-# alone costs 1–2 µs, but in a training step the team starts right after NumPy's
-# multi-threaded GEMMs (the output layer), whose idle OpenBLAS workers keep spinning on the
-# same cores for a while: measured on 2 cores, the PTB-small step (B=20, H=200: 6.4 MFLOP)
-# ran its time loops 4x slower on two threads than on one inside a training loop, while
-# the char-LM step (B=64, H=256: 34 MFLOP) gains 1.4x from the second thread.
-PARALLEL_STEP_FLOPS = 1 << 24
+# A step whose recurrent product has fewer flops than this runs on one thread (a
+# fork-join costs 1–2 µs). Measured on 2 cores, with the output layer's GEMMs and the loss
+# on the team too (rnnkit.kernels.dense, .losses): the PTB-small training loop
+# (B=20, H=200: 6.4 MFLOP a step) takes the same time per window with its time loops on
+# one or two threads (66–79 ms either way, run to run), and an LSTM layer at B=32, H=128
+# (4.2 MFLOP) trains in 22 ms on two against 31 ms on one.
+PARALLEL_STEP_FLOPS = 1 << 20
 # Packing fewer elements than this runs on one thread.
 PARALLEL_PACK_SIZE = 1 << 18
 
