@@ -5,7 +5,7 @@ steps (``--batch-size``, ``--bptt``), dropout ``--dropout`` (on the embeddings, 
 the layers and before the output map, on both sides), Adam, global-norm clip 5, the same
 threads on both sides. Prints a table (min and median of the timed steps after warm-up,
 interleaved) and writes JSON. ``rnnkit train``'s default step is
-``--hidden 256 --batch-size 128 --bptt 50 --dropout 0.1``.
+``--hidden 384 --batch-size 128 --bptt 50 --dropout 0.2``.
 
     python benchmarks/charlm_step.py [--hidden 256 512] [--batch-size 64] [--bptt 100]
         [--dropout 0] [--reps 5] [--out FILE]
