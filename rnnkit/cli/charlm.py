@@ -35,11 +35,11 @@ OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop, "ada
 
 # Defaults of `rnnkit train` (charlm): a 2x384 LSTM, 6 epochs of 128 streams x 50
 # characters (942 Adam steps) with a cosine learning rate and dropout 0.2, sized to finish
-# in under 10 minutes on two CPU cores (measured: 575 s, validation 1.499 / 1.504 nats/char
-# with seeds 0 / 1; the previous default, 2x256 for 8 epochs, reached 1.551). Every key can
-# be set by a flag or --config. 128 x 50 rather than 64 x 100: the same characters per step, but
-# the per-step products have twice the rows, so a step runs faster; state still carries
-# across windows, so context is not cut at 50.
+# in under 10 minutes on two CPU cores (measured: 575 s, validation 1.499 / 1.504 / 1.542
+# nats/char with seeds 0 / 1 / 2; the previous default, 2x256 for 8 epochs, reached 1.551
+# with seed 0). Every key can be set by a flag or --config. 128 x 50 rather than 64 x 100:
+# the same characters per step, but the per-step products have twice the rows, so a step
+# runs faster; state still carries across windows, so context is not cut at 50.
 DEFAULTS: dict[str, Any] = {
     "task": "charlm",
     "data": None,  # None: the embedded tiny Shakespeare corpus
