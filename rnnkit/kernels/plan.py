@@ -40,7 +40,7 @@ __all__ = [
 # fork-join costs 1–2 µs). Measured on 2 cores, with the output layer's GEMMs and the loss
 # on the team too (rnnkit.kernels.dense, .losses): the PTB-small training loop
 # (B=20, H=200: 6.4 MFLOP a step) takes the same time per window with its time loops on
-# one or two threads (66–79 ms either way, run to run), and an LSTM layer at B=32, H=128
+# one or two threads (66–85 ms either way, run to run), and an LSTM layer at B=32, H=128
 # (4.2 MFLOP) trains in 22 ms on two against 31 ms on one.
 PARALLEL_STEP_FLOPS = 1 << 20
 # Packing fewer elements than this runs on one thread.
