@@ -166,14 +166,14 @@ class _RecurrentBase(Module):
         self,
         x: np.ndarray,
         w: list[np.ndarray | None],
-        h0: np.ndarray,
+        h0: np.ndarray | None,
         c0: np.ndarray | None,
         lengths: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
         raise NotImplementedError
 
     def _op_backward(
-        self, dy: np.ndarray, dh: np.ndarray, dc: np.ndarray | None, cache: Any
+        self, dy: np.ndarray, dh: np.ndarray | None, dc: np.ndarray | None, cache: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[np.ndarray | None]]:
         raise NotImplementedError
 
@@ -222,12 +222,12 @@ class _RecurrentBase(Module):
             )
         if n_steps < 1:
             raise ValueError("`x` must have at least one time step.")
-        check_finite("x", x)
-        lens = check_lengths(lengths, n_steps, batch)
-        states = self._check_state(state, batch, dtype)
+        lens = check_lengths(lengths, n_steps, batch)  # x's finiteness: checked by each op
+        # no state: each op starts from zeros itself (None), saving a check per layer
+        states = None if state is None else self._check_state(state, batch, dtype)
         n_dir, n_layers = self.num_directions, self.num_layers
-        h_n = np.empty_like(states[0])
-        c_n = np.empty_like(states[0]) if self._has_cell else None
+        h_n = np.empty((n_layers * n_dir, batch, self.hidden_size), dtype=dtype)
+        c_n = np.empty_like(h_n) if self._has_cell else None
         caches: list[Any] = []
         masks: list[np.ndarray | None] = []
         layer_in = x
@@ -237,8 +237,9 @@ class _RecurrentBase(Module):
                 j = k * n_dir + d
                 w = [None if p is None else p.data for p in self._weights(k, d)]
                 inp = layer_in if d == 0 else reverse_padded(layer_in, lens)
-                c0 = states[1][j] if self._has_cell else None
-                y, h, c, cache = self._op_forward(inp, w, states[0][j], c0, lens)
+                h0 = None if states is None else states[0][j]
+                c0 = None if states is None or not self._has_cell else states[1][j]
+                y, h, c, cache = self._op_forward(inp, w, h0, c0, lens)
                 outs.append(y if d == 0 else reverse_padded(y, lens))
                 h_n[j] = h
                 if c_n is not None:
@@ -279,8 +280,9 @@ class _RecurrentBase(Module):
                 g = d_out[:, :, d * hidden : (d + 1) * hidden]
                 if d == 1:
                     g = reverse_padded(g, step.lengths)
-                dc = dstates[1][j] if self._has_cell else None
-                dx, dh, dcp, wgrads = self._op_backward(g, dstates[0][j], dc, step.caches[j])
+                dh_n = None if dstates is None else dstates[0][j]  # None: zeros, in the op
+                dc = None if dstates is None or not self._has_cell else dstates[1][j]
+                dx, dh, dcp, wgrads = self._op_backward(g, dh_n, dc, step.caches[j])
                 if d == 1:
                     dx = reverse_padded(dx, step.lengths)
                 d_in = dx if d_in is None else d_in + dx
@@ -304,9 +306,9 @@ class _RecurrentBase(Module):
         check_shape("dy", dy, shape, hint="dy has the shape of the output y.")
         return dy.astype(dtype, copy=False)
 
-    def _check_dstate(self, dstate: Any, batch: int, dtype: np.dtype) -> list[np.ndarray]:
+    def _check_dstate(self, dstate: Any, batch: int, dtype: np.dtype) -> list[np.ndarray] | None:
         if dstate is None:
-            return self._check_state(None, batch, dtype)
+            return None
         if self._has_cell and isinstance(dstate, (tuple, list)) and len(dstate) == 2:
             dstate = tuple(
                 np.zeros((self.num_layers * self.num_directions, batch, self.hidden_size), dtype)

@@ -54,6 +54,8 @@ def check_shape(
     name: str, value: np.ndarray, expected: Sequence[int | None], hint: str = ""
 ) -> None:
     """Raise ``ValueError`` unless ``value.shape`` matches ``expected`` (``None`` = any)."""
+    if value.shape == tuple(expected):  # the common case, checked first (ops run it per call)
+        return
     ok = value.ndim == len(expected) and all(
         e is None or e == s for e, s in zip(expected, value.shape, strict=True)
     )
