@@ -200,3 +200,33 @@ def test_extending_a_cosine_run_is_refused(tmp_path):
     proc = rnnkit("train", "--resume", "--out", "run", "--steps", "6", cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "cosine schedule spans its original steps" in proc.stderr + proc.stdout
+
+
+def test_unigram_init_is_the_default_and_can_be_turned_off(tmp_path):
+    """The output bias starts at the corpus's log unigram distribution unless told not to."""
+    from rnnkit.data import CharVocab, split_train_valid
+
+    on = rnnkit("train", *TINY, "--steps", "1", "--lr", "0", "--out", "on", cwd=tmp_path)
+    off = rnnkit(
+        "train",
+        *TINY,
+        "--steps",
+        "1",
+        "--lr",
+        "0",
+        "--no-unigram-init",
+        "--out",
+        "off",
+        cwd=tmp_path,
+    )
+    assert "unigram_init    True" in on.stdout
+    assert "unigram_init    False" in off.stdout
+    text = CORPUS.read_text(encoding="utf-8")
+    vocab = CharVocab.from_text(text)
+    train, _ = split_train_valid(vocab.encode(text), 0.1)
+    counts = np.bincount(train, minlength=len(vocab))
+    logp = np.log((counts + 1) / (counts.sum() + len(vocab)))
+    bias_on = model_arrays(tmp_path / "on")["model/decoder.bias"]
+    bias_off = model_arrays(tmp_path / "off")["model/decoder.bias"]
+    np.testing.assert_allclose(bias_on, logp - logp.mean(), atol=1e-6)  # lr 0: still the start
+    assert np.abs(bias_off - (logp - logp.mean())).max() > 0.5

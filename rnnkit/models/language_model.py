@@ -6,6 +6,9 @@ Equations
 (LM-2) h_t = RNN(e_t, h_{t−1})            the stacked recurrent layer (RNN/LSTM/GRU)
 (LM-3) z_t = W_o h_t + b_o                logits over the vocabulary
 (LM-4) p(w_{t+1} | w_≤t) = softmax(z_t)   trained with (CE-1) against the next token
+(LM-5) b_o[v] = log((n_v + 1) / (N + V)) − mean    optional start: softmax(b_o) is the
+                                          add-one unigram distribution of the training
+                                          tokens (n_v counts of token v, N their sum)
 
 Dropout (inverted) is applied to the embeddings, between recurrent layers and to
 the recurrent output (Zaremba et al. 2014: on the non-recurrent connections only).
@@ -114,6 +117,26 @@ class LanguageModel(Module):
             init_gen = np.random.default_rng(int(seeds[5]))
             for _, p in self.named_parameters():
                 p.data[...] = init_gen.uniform(-init_range, init_range, size=p.shape)
+
+    def init_output_bias(self, counts: np.ndarray) -> None:
+        """Set ``b_o`` so that the untrained model predicts the unigram distribution, (LM-5).
+
+        ``counts[v]`` is how often token ``v`` occurs in the training data. With the
+        output matrix near zero at the start, softmax(z_t) ≈ softmax(b_o), so training
+        starts at the unigram loss instead of log V and spends its first steps on the
+        context rather than on token frequencies.
+        """
+        counts = np.asarray(counts)
+        if counts.shape != (self.vocab_size,) or counts.dtype.kind not in "iuf":
+            raise ValueError(
+                f"`counts` must be {self.vocab_size} numbers, one per token id; "
+                f"got shape {counts.shape} and dtype {counts.dtype}."
+            )
+        if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+            raise ValueError("`counts` must be finite and >= 0.")
+        logp = np.log((counts.astype(np.float64) + 1.0) / (counts.sum() + self.vocab_size))
+        bias = self.decoder.bias.data
+        bias[...] = (logp - logp.mean()).astype(bias.dtype)
 
     def initial_state(self, batch_size: int) -> Any:
         """Zero state for ``batch_size`` streams: ``h`` or ``(h, c)``, each (L, B, H)."""

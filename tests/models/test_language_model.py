@@ -61,3 +61,23 @@ def test_generate_is_seeded_and_respects_top_k():
         m.generate(np.array([1]), 3, temperature=0.0)
     with pytest.raises(ValueError, match="top_k"):
         m.generate(np.array([1]), 3, top_k=9)
+
+
+def test_init_output_bias_starts_at_the_unigram_distribution():
+    """(LM-5): softmax(b_o) is the add-one unigram distribution; the loss starts near it."""
+    from rnnkit.ops.activations import softmax
+
+    counts = np.array([50, 0, 7, 3, 40])
+    m = LanguageModel(5, 3, 4, rng=0, dtype=np.float64)
+    m.init_output_bias(counts)
+    want = (counts + 1) / (counts.sum() + 5)
+    np.testing.assert_allclose(softmax(m.decoder.bias.data), want, rtol=1e-12)
+    assert abs(m.decoder.bias.data.mean()) < 1e-12
+    ids = np.random.default_rng(0).choice(5, p=want, size=(40, 2))
+    loss, _ = softmax_cross_entropy(m(ids[:-1])[0], ids[1:])
+    m._pop()
+    entropy = -(want * np.log(want)).sum()
+    assert abs(loss - entropy) < 0.2 < np.log(5) - entropy  # near the unigram loss, not log V
+    for bad in (np.ones(4), np.array([1, 2, -1, 0, 0]), np.array(["a"] * 5)):
+        with pytest.raises(ValueError, match="counts"):
+            m.init_output_bias(bad)
