@@ -102,16 +102,23 @@ def lengths_of(lengths: np.ndarray | None, mask: np.ndarray | None, T: int, B: i
 
 
 def input_projection(
-    call: Call, x: np.ndarray, W_ih: np.ndarray, scratch: bool, name: str = "xw"
+    call: Call,
+    x: np.ndarray,
+    W_ih: np.ndarray,
+    scratch: bool,
+    name: str = "xw",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``W_ih x_t`` for every step as one product: a (T, B, G·H) float32 array.
 
     Fresh when it becomes the cache (the pointwise math turns it into the activated
-    gates in place), from the workspace when ``scratch`` (inference).
+    gates in place), from the workspace when ``scratch`` (inference), or written into
+    ``out`` (a C-contiguous float32 array of that shape) when given.
     """
     T, B, I = x.shape
     GH = W_ih.shape[0]
-    out = workspace().get(name, (T, B, GH)) if scratch else buffers.empty((T, B, GH))
+    if out is None:
+        out = workspace().get(name, (T, B, GH)) if scratch else buffers.empty((T, B, GH))
     n = team_size(call, 2 * T * B * I * GH)
     gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
     return out

@@ -51,7 +51,12 @@ def rnn_forward(
     lens = driver.lengths_of(args.lengths, None, T, B)
     relu = nonlinearity == "relu"
     with plan.team():
-        act = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
+        if need_cache and args.lengths is None:
+            # Unpadded, the unmasked new state h'_t (the cache's `act`) is the state h_{t+1}:
+            # project straight into h[1:] and let it be `act` too, one (T, B, H) array less.
+            act = driver.input_projection(call, args.x, args.W_ih, False, out=h[1:])
+        else:
+            act = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
         W = driver.readonly(args.W_hh)
         w = plan.pack(W, np.arange(H), p.src, True, call.use_mk, "w_pack", call.threads)
         a_h = plan.workspace().get("a_h", (B, p.ncols))
