@@ -54,7 +54,7 @@ def rnn_forward(
         if need_cache and args.lengths is None:
             # Unpadded, the unmasked new state h'_t (the cache's `act`) is the state h_{t+1}:
             # project straight into h[1:] and let it be `act` too, one (T, B, H) array less.
-            act = driver.input_projection(call, args.x, args.W_ih, False, out=h[1:])
+            act = driver.input_projection(call, args.x, args.W_ih, scratch=False, out=h[1:])
         else:
             act = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
         W = driver.readonly(args.W_hh)

@@ -181,8 +181,6 @@ class _RecurrentBase(Module):
     def _check_state(self, state: Any, batch: int, dtype: np.dtype) -> list[np.ndarray]:
         shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         names = ("h0", "c0") if self._has_cell else ("h0",)
-        if state is None:
-            return [np.zeros(shape, dtype=dtype) for _ in names]
         if self._has_cell:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError(
