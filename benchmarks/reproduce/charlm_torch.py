@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from rnnkit.data import CharVocab, StreamBatcher, load_tinyshakespeare, read_text, split_train_valid
+from rnnkit.models.language_model import unigram_bias
 
 
 def main() -> int:
@@ -67,9 +68,8 @@ def main() -> int:
     dec = torch.nn.Linear(a.hidden, V)
     drop = torch.nn.Dropout(a.dropout)
     if a.unigram_init:  # (LM-5), as LanguageModel.init_output_bias
-        logp = np.log((np.bincount(train, minlength=V) + 1.0) / (len(train) + V))
         with torch.no_grad():
-            dec.bias.copy_(torch.from_numpy(logp - logp.mean()))
+            dec.bias.copy_(torch.from_numpy(unigram_bias(np.bincount(train, minlength=V))))
     params = [*emb.parameters(), *rnn.parameters(), *dec.parameters()]
     opt = torch.optim.Adam(params, lr=a.lr)
     ce = torch.nn.functional.cross_entropy

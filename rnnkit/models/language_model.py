@@ -31,9 +31,26 @@ from rnnkit.nn.module import Module
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 from rnnkit.ops.activations import softmax
 
-__all__ = ["CELLS", "LanguageModel"]
+__all__ = ["CELLS", "LanguageModel", "unigram_bias"]
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+def unigram_bias(counts: np.ndarray) -> np.ndarray:
+    """The output bias of (LM-5) for token ``counts`` (V,): ``log((n + 1)/(N + V))`` centred.
+
+    float64; softmax of it is the add-one unigram distribution of the counted tokens.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or counts.size < 1 or counts.dtype.kind not in "iuf":
+        raise ValueError(
+            f"`counts` must be a 1-D array of numbers, one per token id; "
+            f"got shape {counts.shape} and dtype {counts.dtype}."
+        )
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("`counts` must be finite and >= 0.")
+    logp = np.log((counts.astype(np.float64) + 1.0) / (counts.sum() + counts.size))
+    return logp - logp.mean()
 
 
 class LanguageModel(Module):
@@ -127,16 +144,13 @@ class LanguageModel(Module):
         context rather than on token frequencies.
         """
         counts = np.asarray(counts)
-        if counts.shape != (self.vocab_size,) or counts.dtype.kind not in "iuf":
+        if counts.shape != (self.vocab_size,):
             raise ValueError(
                 f"`counts` must be {self.vocab_size} numbers, one per token id; "
-                f"got shape {counts.shape} and dtype {counts.dtype}."
+                f"got shape {counts.shape}."
             )
-        if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-            raise ValueError("`counts` must be finite and >= 0.")
-        logp = np.log((counts.astype(np.float64) + 1.0) / (counts.sum() + self.vocab_size))
         bias = self.decoder.bias.data
-        bias[...] = (logp - logp.mean()).astype(bias.dtype)
+        bias[...] = unigram_bias(counts).astype(bias.dtype)
 
     def initial_state(self, batch_size: int) -> Any:
         """Zero state for ``batch_size`` streams: ``h`` or ``(h, c)``, each (L, B, H)."""
