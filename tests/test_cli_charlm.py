@@ -143,6 +143,9 @@ def test_existing_run_is_not_overwritten_and_corrupt_checkpoint_refused(tmp_path
     proc = rnnkit("train", *TINY, "--steps", "2", "--out", "run", cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "--resume" in proc.stderr + proc.stdout
+    proc = rnnkit("eval", "--checkpoint", "run", "--checkpoint", "run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2  # ensembles are a g2p feature
+    assert "several --checkpoint (an ensemble) work only for g2p" in proc.stderr
     st = tmp_path / "run" / "checkpoint" / "model.safetensors"
     st.write_bytes(st.read_bytes()[:-7])
     proc = rnnkit("eval", "--checkpoint", "run", cwd=tmp_path, check=False)

@@ -84,6 +84,26 @@ def test_eval_reports_wer_and_per_greedy_and_beam(run_dir):
     assert "--split must be dev, test or train" in p.stderr
 
 
+def test_eval_and_g2p_decode_an_ensemble_of_runs(run_dir):
+    """The same model twice: the mean distribution (ENS-1) is its own, so are the outputs."""
+    last = str(run_dir / "checkpoint")
+    one = rnnkit("eval", "--checkpoint", last, "--split", "train", cwd=run_dir)
+    two = rnnkit("eval", "--checkpoint", last, "--checkpoint", last, "--split", "train",
+                 cwd=run_dir)  # fmt: skip
+    assert "ensemble of 2: " in two.stdout
+    assert two.stdout.count("(step 24)") == 2
+
+    def scores(out):
+        return [line.split("(")[0].strip() for line in out.splitlines() if "WER" in line]
+
+    assert scores(two.stdout) == scores(one.stdout)
+    assert len(scores(one.stdout)) == 2
+    p1 = rnnkit("g2p", "--checkpoint", last, "cat", "tomato", "seat", cwd=run_dir)
+    p2 = rnnkit("g2p", "--checkpoint", last, "--checkpoint", last, "cat", "tomato", "seat",
+                cwd=run_dir)  # fmt: skip
+    assert p2.stdout == p1.stdout  # (the decoding itself: tests/models/test_ensemble.py)
+
+
 def test_g2p_prints_each_word_with_phonemes(run_dir):
     p = rnnkit("g2p", "--checkpoint", str(run_dir), "cat", "Tomato", cwd=run_dir)
     lines = p.stdout.splitlines()

@@ -2,7 +2,9 @@
 
     # train (or reuse) a run, then score it:
     python benchmarks/reproduce/g2p.py --run runs/g2p [--train] [--test] [--out benchmarks/results]
-        [--train-args "--epochs 30 --max-minutes 85"] [--beam 5] [--alphas 0,1]
+        [--train-args "--epochs 30 --max-minutes 85"] [--beam 5] [--alphas 0,1] [--name g2p]
+    # score an ensemble of trained runs (ENS-1), each run's best/ checkpoint:
+    python benchmarks/reproduce/g2p.py --run runs/a --run runs/b [--test] --name g2p_ensemble
 
 ``--train`` first runs ``rnnkit train g2p --out RUN`` with the defaults of the task (the
 configuration reported in ``README-issue4.md``) plus ``--train-args``, timing it. Then
@@ -12,7 +14,9 @@ penalty α of ``--alphas`` (BEAM-2); with ``--test`` also on the test split, onc
 and with the beam and the α that did best on dev. For each beam setting it also counts
 the dev words where the beam found an output the model scores higher than greedy's, and
 how many of those turned right or wrong (search errors versus model errors). Everything
-is printed as a table and written to ``g2p.json`` (with the run's metrics and wall time).
+is printed as a table and written to ``NAME.json`` (with the runs' metrics and wall time).
+With several ``--run``, the runs' best checkpoints decode together as an ensemble
+(:class:`rnnkit.models.Seq2SeqEnsemble`: the mean of their distributions, ENS-1).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared 
 
 import numpy as np
 
-from rnnkit.cli.g2p import load_g2p, predict
+from rnnkit.cli.g2p import load_g2p_models, predict
 from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
 
 
@@ -79,15 +83,19 @@ def search_errors(entries, greedy, beam, vocab, alpha):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", default="runs/g2p", help="run directory")
+    ap.add_argument("--run", action="append", help="run directory (repeat: an ensemble)")
     ap.add_argument("--train", action="store_true", help="train the run first")
     ap.add_argument("--train-args", default="", help="extra flags for rnnkit train g2p")
     ap.add_argument("--test", action="store_true", help="also score the test split (once)")
     ap.add_argument("--beam", default=5, type=int, help="beam width compared with greedy")
     ap.add_argument("--alphas", default="0,1", help="length penalties tried on dev")
-    ap.add_argument("--out", default="benchmarks/results", help="folder for g2p.json")
+    ap.add_argument("--out", default="benchmarks/results", help="folder for NAME.json")
+    ap.add_argument("--name", default="g2p", help="results file name, without .json")
     args = ap.parse_args()
-    run = Path(args.run)
+    runs = [Path(r) for r in args.run or ["runs/g2p"]]
+    if args.train and len(runs) > 1:
+        ap.error("--train trains one run; train the members of an ensemble one at a time")
+    run = runs[0]
     record: dict = {"python": platform.python_version(), "numpy": np.__version__}
     if args.train:
         cmd = [sys.executable, "-m", "rnnkit", "train", "g2p", "--out", str(run)]
@@ -95,13 +103,20 @@ def main() -> int:
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         record["train_wall_s"] = time.perf_counter() - t0
-    model, meta, path = load_g2p(str(run))
-    record["checkpoint"] = str(path)
-    record["config"] = meta["config"]
-    record["progress"] = meta["progress"]
-    metrics = run / "metrics.jsonl"
-    if metrics.is_file():
-        record["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
+    model, metas, what = load_g2p_models([str(r) for r in runs])
+    meta = metas[0]
+    record["checkpoint"] = what
+    members = []
+    for r, m in zip(runs, metas, strict=True):
+        member = {"run": str(r), "config": m["config"], "progress": m["progress"]}
+        metrics = r / "metrics.jsonl"
+        if metrics.is_file():
+            member["metrics"] = [json.loads(line) for line in metrics.read_text().splitlines()]
+        members.append(member)
+    if len(members) == 1:
+        record.update({k: v for k, v in members[0].items() if k != "run"})
+    else:
+        record["members"] = members
     vocab = G2PVocab()
     entries, _ = load_cmudict(meta["config"]["data"])
     splits = split_dictionary(entries)
@@ -129,8 +144,8 @@ def main() -> int:
         r, _, _ = score_split(model, vocab, test, width, best_alpha)
         record[f"test_beam{width}"] = r
         rows.append(("test", f"beam {width} α={best_alpha:g}", r))
-    print(f"checkpoint {path} (step {meta['progress']['step']}, "
-          f"{meta['progress']['wall_s'] / 60:.1f} min of training)")  # fmt: skip
+    minutes = ", ".join(f"{m['progress']['wall_s'] / 60:.1f}" for m in members)
+    print(f"checkpoint {what}; minutes of training: {minutes}")
     print(f"{'split':<6} {'decoding':<14} {'words':>6} {'WER %':>7} {'PER %':>7} {'time s':>7}")
     for split, name, r in rows:
         print(
@@ -147,8 +162,9 @@ def main() -> int:
             )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "g2p.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {out / 'g2p.json'}")
+    path = out / f"{args.name}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
     return 0
 
 

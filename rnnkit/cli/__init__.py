@@ -4,7 +4,9 @@ Subcommands live in their own modules and are imported only when used:
 
 - ``rnnkit train [TASK] ...``: ``TRAIN_TASKS[TASK]`` provides ``add_train_arguments``,
   ``train`` and ``evaluate`` (TASK defaults to ``charlm``);
-- ``rnnkit eval --checkpoint DIR``: dispatched to the task recorded in the checkpoint;
+- ``rnnkit eval --checkpoint DIR``: dispatched to the task recorded in the checkpoint
+  (``evaluate`` gets ``args.checkpoint`` and the list ``args.checkpoints``; several are
+  allowed for the tasks of ``ENSEMBLE_TASKS``);
 - other commands: ``COMMANDS[name]`` provides ``add_arguments`` and ``run``.
 """
 
@@ -27,6 +29,8 @@ TRAIN_TASKS: dict[str, tuple[str, str]] = {
     "ptb": ("rnnkit.cli.ptb", "Penn Treebank word LM, Zaremba et al. 2014 presets"),
     "tagger": ("rnnkit.cli.tagger", "UPOS tagger on UD English EWT (word + char biLSTM)"),
 }
+# tasks whose `rnnkit eval` accepts several --checkpoint (decoded as an ensemble)
+ENSEMBLE_TASKS = ("g2p",)
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
@@ -76,20 +80,37 @@ def _train(argv: list[str]) -> int:
 
 def _eval(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="rnnkit eval", description="evaluate a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        help="run directory or checkpoint folder; g2p: repeat it to decode with an ensemble",
+    )
     p.add_argument("--data", help="data file or directory to evaluate on")
     p.add_argument("--split", default=None, help="which split (task-specific; e.g. valid)")
     args = p.parse_args(argv)
+    tasks = [_checkpoint_task(path) for path in args.checkpoint]
+    task = tasks[0]
+    if len(tasks) > 1 and (task not in ENSEMBLE_TASKS or set(tasks) != {task}):
+        raise ValueError(
+            "several --checkpoint (an ensemble) work only for "
+            f"{', '.join(ENSEMBLE_TASKS)} checkpoints, all of one task; got {', '.join(tasks)}."
+        )
+    args.checkpoints, args.checkpoint = args.checkpoint, args.checkpoint[0]
+    return _module(TRAIN_TASKS[task][0]).evaluate(args)
+
+
+def _checkpoint_task(path: str) -> str:
+    """The task recorded in the checkpoint at ``path`` (a run directory or checkpoint)."""
     from rnnkit.io.checkpoint import load_checkpoint
 
-    path = args.checkpoint
     if os.path.isdir(os.path.join(path, "checkpoint")):
         path = os.path.join(path, "checkpoint")
     _, meta = load_checkpoint(path)
     task = (meta.get("config") or {}).get("task", "charlm")
     if task not in TRAIN_TASKS:
         raise ValueError(f"checkpoint {path!r} is for task {task!r}, unknown to this rnnkit.")
-    return _module(TRAIN_TASKS[task][0]).evaluate(args)
+    return task
 
 
 def _top_parser() -> argparse.ArgumentParser:

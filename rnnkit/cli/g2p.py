@@ -5,7 +5,8 @@ encoder–decoder (:class:`rnnkit.models.seq2seq.Seq2Seq`). A run directory hold
 ``checkpoint/`` (the latest state, for ``--resume``), ``best/`` (the parameters with the
 lowest dev WER so far, used by ``eval``, ``g2p`` and ``plot attention``) and
 ``metrics.jsonl``. Hyper-parameters are tuned on dev only; the test split is read only by
-``rnnkit eval --split test``.
+``rnnkit eval --split test``. ``eval`` and ``g2p`` take ``--checkpoint`` more than once to
+decode with an ensemble of runs (:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1).
 
 NumPy's BLAS threads fight over shared cores: with other work on the machine,
 ``OPENBLAS_NUM_THREADS=1`` is usually faster.
@@ -36,6 +37,7 @@ from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.io.nested import join_arrays, split_arrays
 from rnnkit.io.rng import rng_from_state, rng_state
 from rnnkit.kernels.losses import softmax_cross_entropy
+from rnnkit.models.decoding import Decoding, Seq2SeqEnsemble
 from rnnkit.models.seq2seq import Seq2Seq
 from rnnkit.optim import clip_grad_norm
 
@@ -104,7 +106,12 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``rnnkit g2p``."""
-    p.add_argument("--checkpoint", required=True, help="g2p run directory or checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        help="g2p run directory or checkpoint; repeat it to decode with an ensemble",
+    )
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
     p.add_argument("words", nargs="+", metavar="WORD")
 
@@ -218,7 +225,7 @@ def load_g2p(directory: str) -> tuple[Seq2Seq, dict[str, Any], Path]:
 
 # -- scoring -------------------------------------------------------------------------
 def predict(
-    model: Seq2Seq, vocab: G2PVocab, words: list[str], beam: int = 1, batch: int = 256
+    model: Decoding, vocab: G2PVocab, words: list[str], beam: int = 1, batch: int = 256
 ) -> list[Any]:
     """Hypotheses for ``words`` (greedy for ``beam`` 1), batched by length, in input order."""
     order = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
@@ -236,7 +243,7 @@ def predict(
 
 
 def score(
-    model: Seq2Seq, vocab: G2PVocab, entries: list[tuple[str, list[Any]]], beam: int = 1
+    model: Decoding, vocab: G2PVocab, entries: list[tuple[str, list[Any]]], beam: int = 1
 ) -> tuple[float, float]:
     """``(WER, PER)`` of the model on ``entries`` ((word, pronunciations) pairs)."""
     hyps = predict(model, vocab, [w for w, _ in entries], beam)
@@ -407,10 +414,24 @@ def _meta(cfg: Any, model_config: Any, progress: Any, wall_s: float) -> dict[str
     }
 
 
+def load_g2p_models(directories: list[str]) -> tuple[Decoding, list[dict[str, Any]], str]:
+    """One g2p model, or an ensemble (ENS-1) of several, with each run's metadata.
+
+    Also returns a description of what was loaded (paths and steps).
+    """
+    loaded = [load_g2p(d) for d in directories]
+    what = ", ".join(f"{path} (step {meta['progress']['step']})" for _, meta, path in loaded)
+    metas = [meta for _, meta, _ in loaded]
+    if len(loaded) == 1:
+        return loaded[0][0], metas, what
+    ensemble = Seq2SeqEnsemble([model for model, _, _ in loaded])
+    return ensemble, metas, f"ensemble of {len(loaded)}: {what}"
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a g2p run: WER and PER, greedy and beam, on dev or test."""
-    model, meta, path = load_g2p(args.checkpoint)
-    cfg, vocab = meta["config"], G2PVocab()
+    """Run ``rnnkit eval`` on a g2p run (or an ensemble of runs): WER and PER, greedy and beam."""
+    model, metas, what = load_g2p_models(getattr(args, "checkpoints", None) or [args.checkpoint])
+    cfg, vocab = metas[0]["config"], G2PVocab()
     split = args.split or "dev"
     if split not in ("dev", "test", "train"):
         raise ValueError(f"--split must be dev, test or train for g2p; got {split!r}.")
@@ -418,7 +439,7 @@ def evaluate(args: argparse.Namespace) -> int:
     words = split_dictionary(entries)[split]
     if not words:
         raise ValueError(f"the {split} split of that dictionary is empty.")
-    print(f"{path} (step {meta['progress']['step']}): {split} split, {len(words):,} words")
+    print(f"{what}: {split} split, {len(words):,} words")
     for beam in sorted({1, int(cfg.get("beam", 5))}):
         t = time.perf_counter()
         wer, per = score(model, vocab, words, beam)
@@ -433,9 +454,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rnnkit g2p``: print each word with its predicted phonemes."""
-    model, meta, _ = load_g2p(args.checkpoint)
+    model, metas, _ = load_g2p_models(args.checkpoint)
     vocab = G2PVocab()
-    beam = args.beam or int(meta["config"].get("beam", 5))
+    beam = args.beam or int(metas[0]["config"].get("beam", 5))
     words = [w.lower() for w in args.words]
     for w, h in zip(words, predict(model, vocab, words, beam), strict=True):
         print(f"{w}\t{' '.join(vocab.decode_pron(h.tokens))}")

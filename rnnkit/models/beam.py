@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnkit.ops.activations import log_softmax
 
-__all__ = ["Hypothesis", "beam_search", "greedy_search"]
+__all__ = ["Hypothesis", "Step", "beam_search", "greedy_search"]
 
 Step = Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray, Any]]
 

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rnnkit.models.beam import Hypothesis, beam_search, greedy_search
+from rnnkit.models.beam import Step
+from rnnkit.models.decoding import Decoding
 from rnnkit.nn.decoder import AttentionDecoder, DecoderState
 from rnnkit.nn.init import as_generator
 from rnnkit.nn.layers import Dropout, Embedding, Linear
@@ -41,7 +42,7 @@ class _Pass(NamedTuple):
     batch: int
 
 
-class Seq2Seq(Module):
+class Seq2Seq(Decoding, Module):
     """Attention encoder–decoder, equations (S2S-1)–(S2S-4).
 
     Parameters
@@ -185,50 +186,13 @@ class Seq2Seq(Module):
         demb, _ = self.encoder.backward(self.drop_mem.backward(dmemory), dstate)
         self.src_embedding.backward(self.drop_src.backward(demb))
 
-    # -- decoding -------------------------------------------------------------------
-    def _start(self, src: np.ndarray, src_lengths: np.ndarray) -> DecoderState:
+    # -- decoding: (BEAM-1)–(BEAM-3) through Decoding ---------------------------------
+    def _members(self) -> list[Module]:
+        return [self]
+
+    def _begin(self, src: np.ndarray, src_lengths: np.ndarray) -> tuple[Step, DecoderState]:
         memory, s0 = self._encode(src, src_lengths)
-        return self.decoder.start(memory, src_lengths, self._state0(s0))
-
-    def _decode(self, src: np.ndarray, src_lengths: np.ndarray, run: Any) -> list[Hypothesis]:
-        was_training = self.training
-        self.eval()
-        try:
-            state = self._start(src, src_lengths)
-            hyps = run(self.decoder.step, state, state.h.shape[0])
-        finally:
-            self.train(was_training)
-        lens = np.asarray(src_lengths)
-        return [h._replace(attention=h.attention[:, : lens[b]]) for b, h in enumerate(hyps)]
-
-    def greedy(
-        self, src: np.ndarray, src_lengths: np.ndarray, max_len: int | None = None
-    ) -> list[Hypothesis]:
-        """Greedy decoding (BEAM-3) of every example; ``max_len`` defaults to 2 S + 5."""
-        n = 2 * np.shape(src)[0] + 5 if max_len is None else max_len
-        return self._decode(
-            src,
-            src_lengths,
-            lambda step, st, b: greedy_search(step, st, b, self.bos, self.eos, n),
-        )
-
-    def beam_search(
-        self,
-        src: np.ndarray,
-        src_lengths: np.ndarray,
-        beam_size: int = 5,
-        max_len: int | None = None,
-        length_penalty: float = 1.0,
-    ) -> list[Hypothesis]:
-        """Beam search (BEAM-1), (BEAM-2) of every example; ``max_len`` defaults to 2 S + 5."""
-        n = 2 * np.shape(src)[0] + 5 if max_len is None else max_len
-        return self._decode(
-            src,
-            src_lengths,
-            lambda step, st, b: beam_search(
-                step, st, b, self.bos, self.eos, n, beam_size, length_penalty
-            ),
-        )
+        return self.decoder.step, self.decoder.start(memory, src_lengths, self._state0(s0))
 
     def __repr__(self) -> str:
         n = sum(p.data.size for p in self.parameters())
