@@ -43,21 +43,28 @@ def _forward_chunk(t, k, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc
     b_r, b_z = bias[u0 : u0 + n], bias[H + u0 : H + u0 + n]
     b_in, b_hn = bias[2 * H + u0 : 2 * H + u0 + n], bias[3 * H + u0 : 3 * H + u0 + n]
     for b in range(B):
-        keep = t < lengths[b]
         x_r, x_z = gates[t, b, u0 : u0 + n], gates[t, b, H + u0 : H + u0 + n]
         x_n = gates[t, b, 2 * H + u0 : 2 * H + u0 + n]
         h_r, h_z, h_n = a_h[b, o : o + n], a_h[b, o + n : o + 2 * n], a_h[b, o + 2 * n : o + 3 * n]
         h_prev, h_new = h[i0, b, u0 : u0 + n], h[i1, b, u0 : u0 + n]
         hn_t, y_t = hn[ih, b, u0 : u0 + n], y[t, b, u0 : u0 + n]
+        # Short loops over few arrays (LLVM vectorises each; faster than one fused loop).
         for j in range(n):
-            r = sigmoid(x_r[j] + h_r[j] + b_r[j])  #                                (GRU-1)
-            z = sigmoid(x_z[j] + h_z[j] + b_z[j])  #                                (GRU-2)
-            a = h_n[j] + b_hn[j]
-            nn = tanh(x_n[j] + b_in[j] + r * a)  #                                  (GRU-3)
-            hh = (_ONE - z) * nn + z * h_prev[j]  #                                 (GRU-5)
-            x_r[j], x_z[j], x_n[j], hn_t[j] = r, z, nn, a
-            h_new[j] = hh if keep else h_prev[j]  #                                 (SEQ-2)
-            y_t[j] = hh if keep else _ZERO
+            x_r[j] = sigmoid(x_r[j] + h_r[j] + b_r[j])  #                          (GRU-1)
+        for j in range(n):
+            x_z[j] = sigmoid(x_z[j] + h_z[j] + b_z[j])  #                          (GRU-2)
+        for j in range(n):
+            hn_t[j] = h_n[j] + b_hn[j]
+        for j in range(n):
+            x_n[j] = tanh(x_n[j] + b_in[j] + x_r[j] * hn_t[j])  #                  (GRU-3)
+        for j in range(n):
+            h_new[j] = (_ONE - x_z[j]) * x_n[j] + x_z[j] * h_prev[j]  #            (GRU-5)
+        if t < lengths[b]:
+            for j in range(n):
+                y_t[j] = h_new[j]
+        else:  # a padded step keeps the state and outputs zero                  (SEQ-2)
+            for j in range(n):
+                h_new[j], y_t[j] = h_prev[j], _ZERO
 
 
 @njit(**NJ)

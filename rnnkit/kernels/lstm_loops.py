@@ -46,32 +46,38 @@ def _forward_chunk(t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off,
         a_h.shape[1],
         use_mk,
     )
-    b_i, b_f = bias[u0 : u0 + n], bias[H + u0 : H + u0 + n]
-    b_g, b_o = bias[2 * H + u0 : 2 * H + u0 + n], bias[3 * H + u0 : 3 * H + u0 + n]
     for b in range(B):
-        keep = t < lengths[b]
+        for q in range(4):  # gate q's pre-activation, activated in place      (LSTM-1)–(LSTM-3)
+            g_q = gates[t, b, q * H + u0 : q * H + u0 + n]
+            r_q, b_q = a_h[b, o + q * n : o + (q + 1) * n], bias[q * H + u0 : q * H + u0 + n]
+            if q == 2:
+                for j in range(n):
+                    g_q[j] = tanh(g_q[j] + r_q[j] + b_q[j])
+            else:
+                for j in range(n):
+                    g_q[j] = sigmoid(g_q[j] + r_q[j] + b_q[j])
         g_i, g_f = gates[t, b, u0 : u0 + n], gates[t, b, H + u0 : H + u0 + n]
         g_g, g_o = (
             gates[t, b, 2 * H + u0 : 2 * H + u0 + n],
             gates[t, b, 3 * H + u0 : 3 * H + u0 + n],
         )
-        r_i, r_f = a_h[b, o : o + n], a_h[b, o + n : o + 2 * n]
-        r_g, r_o = a_h[b, o + 2 * n : o + 3 * n], a_h[b, o + 3 * n : o + 4 * n]
         c_prev, h_prev = c[i0, b, u0 : u0 + n], h[i0, b, u0 : u0 + n]
         c_new, h_new = c[i1, b, u0 : u0 + n], h[i1, b, u0 : u0 + n]
         tc, y_t = tanh_c[it, b, u0 : u0 + n], y[t, b, u0 : u0 + n]
+        # Short loops over few arrays: LLVM vectorises each, and they run about a third
+        # faster than one loop doing it all (fewer live registers and streams).
         for j in range(n):
-            i = sigmoid(g_i[j] + r_i[j] + b_i[j])  #                      (LSTM-1, LSTM-2)
-            f = sigmoid(g_f[j] + r_f[j] + b_f[j])
-            g = tanh(g_g[j] + r_g[j] + b_g[j])  #                                (LSTM-3)
-            og = sigmoid(g_o[j] + r_o[j] + b_o[j])
-            cc = f * c_prev[j] + i * g  #                                        (LSTM-4)
-            th = tanh(cc)
-            hh = og * th  #                                                      (LSTM-5)
-            g_i[j], g_f[j], g_g[j], g_o[j], tc[j] = i, f, g, og, th
-            c_new[j] = cc if keep else c_prev[j]  #                               (SEQ-2)
-            h_new[j] = hh if keep else h_prev[j]
-            y_t[j] = hh if keep else _ZERO
+            c_new[j] = g_f[j] * c_prev[j] + g_i[j] * g_g[j]  #                   (LSTM-4)
+        for j in range(n):
+            tc[j] = tanh(c_new[j])
+        for j in range(n):
+            h_new[j] = g_o[j] * tc[j]  #                                         (LSTM-5)
+        if t < lengths[b]:
+            for j in range(n):
+                y_t[j] = h_new[j]
+        else:  # a padded step keeps the state and outputs zero                  (SEQ-2)
+            for j in range(n):
+                c_new[j], h_new[j], y_t[j] = c_prev[j], h_prev[j], _ZERO
 
 
 @njit(**NJ)
