@@ -67,7 +67,8 @@ def _train(argv: list[str]) -> int:
     task, rest = _split_task(argv)
     if task not in TRAIN_TASKS:
         known = ", ".join(TRAIN_TASKS)
-        print(f"rnnkit train: unknown task {task!r}; choose one of: {known}", file=sys.stderr)
+        message = f"unknown task {task!r}; choose one of: {known}"
+        print(f"rnnkit train: error: {message}", file=sys.stderr)
         return 2
     module, help_ = TRAIN_TASKS[task]
     mod = _module(module)

@@ -60,27 +60,28 @@ class _Pool(threading.local):
     """Buffers handed out by :func:`empty`; one pool per Python thread."""
 
     def __init__(self) -> None:
-        self.owners: list[np.ndarray] = []  # the buffers; views of them are handed out
+        # (buffer, offset of its first cache-line-aligned float); views are handed out.
+        # The offset is kept because reading an address (``.ctypes.data``) costs µs.
+        self.owners: list[tuple[np.ndarray, int]] = []
 
     def _free(self, i: int) -> bool:
-        # References: the list slot and getrefcount's argument. Any view handed out
+        # References: the owner's tuple and getrefcount's argument. Any view handed out
         # (and anything built on it) holds one more through its ``base``.
-        return sys.getrefcount(self.owners[i]) == 2
+        return sys.getrefcount(self.owners[i][0]) == 2
 
     def empty(self, shape: tuple[int, ...]) -> np.ndarray:
         size = math.prod(shape)
         best, best_size = -1, 0
         for i in range(len(self.owners)):
-            cap = self.owners[i].size - _ALIGN
+            cap = self.owners[i][0].size - _ALIGN
             if size <= cap <= 2 * size and (best < 0 or cap < best_size) and self._free(i):
                 best, best_size = i, cap
         if best >= 0:
-            raw = self.owners.pop(best)
+            raw, skip = self.owners.pop(best)
         else:
-            raw, _ = _aligned(size)
+            raw, skip = _aligned(size)
             self._trim()
-        self.owners.append(raw)  # most recently used last
-        skip = (-raw.ctypes.data % (4 * _ALIGN)) // 4
+        self.owners.append((raw, skip))  # most recently used last
         return raw[skip : skip + size].reshape(shape)
 
     def _trim(self) -> None:
