@@ -122,6 +122,10 @@ def test_plot_attention_writes_a_png(run_dir):
     p = rnnkit("plot", "attention", *args, cwd=run_dir)
     assert p.stdout.startswith("water\t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png.unlink()
+    p2 = rnnkit("plot", "attention", "--checkpoint", str(run_dir), *args, cwd=run_dir)
+    assert p2.stdout == p.stdout  # an ensemble of one model twice decodes as the model
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_refuses_to_overwrite_a_run(run_dir):

@@ -5,8 +5,9 @@ encoder–decoder (:class:`rnnkit.models.seq2seq.Seq2Seq`). A run directory hold
 ``checkpoint/`` (the latest state, for ``--resume``), ``best/`` (the parameters with the
 lowest dev WER so far, used by ``eval``, ``g2p`` and ``plot attention``) and
 ``metrics.jsonl``. Hyper-parameters are tuned on dev only; the test split is read only by
-``rnnkit eval --split test``. ``eval`` and ``g2p`` take ``--checkpoint`` more than once to
-decode with an ensemble of runs (:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1).
+``rnnkit eval --split test``. ``eval``, ``g2p`` and ``plot attention`` take
+``--checkpoint`` more than once to decode with an ensemble of runs
+(:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1; the plot shows the mean attention, ENS-2).
 
 NumPy's BLAS threads fight over shared cores: with other work on the machine,
 ``OPENBLAS_NUM_THREADS=1`` is usually faster.
@@ -118,7 +119,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_plot_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``rnnkit plot attention``."""
-    p.add_argument("--checkpoint", required=True, help="g2p run directory or checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        help="g2p run directory or checkpoint; repeat it for an ensemble (mean attention)",
+    )
     p.add_argument("--out", required=True, help="image file to write (e.g. attn.png)")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
     p.add_argument("word", metavar="WORD")
@@ -467,9 +473,9 @@ def plot(args: argparse.Namespace) -> int:
     """Run ``rnnkit plot attention``: a heatmap of letters × predicted phonemes."""
     from rnnkit.diagnostics.attention_plot import plot_attention
 
-    model, meta, _ = load_g2p(args.checkpoint)
+    model, metas, _ = load_g2p_models(args.checkpoint)
     vocab = G2PVocab()
-    beam = args.beam or int(meta["config"].get("beam", 5))
+    beam = args.beam or int(metas[0]["config"].get("beam", 5))
     word = args.word.lower()
     (h,) = predict(model, vocab, [word], beam)
     phones = vocab.decode_pron(h.tokens)

@@ -10,7 +10,7 @@ add a kind, write the two functions in any ``rnnkit.cli`` module and add its lin
   :mod:`rnnkit.diagnostics.gradient_flow` for the exact definition.
 - ``attention``: the attention weights of a ``rnnkit train g2p`` model for one word, a
   heatmap of letters × predicted phonemes (``rnnkit plot attention --checkpoint DIR WORD
-  --out FILE.png``).
+  --out FILE.png``; ``--checkpoint`` repeated: an ensemble's mean attention).
 """
 
 from __future__ import annotations
