@@ -127,6 +127,7 @@ def test_sigint_saves_a_checkpoint_that_resumes(tmp_path):
         (["train", "--data", "missing.txt", "--steps", "1"], "missing.txt"),
         (["train", "--bptt", "9,3"], "K1 <= K2"),
         (["train", "--hidden", "0", "--data", str(CORPUS)], "hidden must be a positive integer"),
+        (["train", "--weight-drop", "1", "--data", str(CORPUS)], "weight_drop must be in [0, 1)"),
         (["train", "nosuchtask"], "unknown task"),
         (["eval", "--checkpoint", "nowhere"], "does not exist"),
         (["generate", "--checkpoint", "nowhere"], "does not exist"),
@@ -164,6 +165,7 @@ def test_config_file_sets_the_same_keys(tmp_path):
         "steps": 3,
         "cell": "gru",
         "eval_every": 3,
+        "weight_drop": 0.25,
     }
     (tmp_path / "c.json").write_text(json.dumps(cfg))
     out = rnnkit("train", "--config", "c.json", "--out", "run", cwd=tmp_path).stdout
@@ -171,6 +173,7 @@ def test_config_file_sets_the_same_keys(tmp_path):
     meta = json.loads((tmp_path / "run" / "checkpoint" / "checkpoint.json").read_text())
     assert meta["meta"]["model_config"]["cell"] == "gru"
     assert meta["meta"]["model_config"]["hidden_size"] == 6
+    assert meta["meta"]["model_config"]["weight_drop"] == 0.25
     (tmp_path / "bad.json").write_text(json.dumps({"hiden": 3}))
     proc = rnnkit("train", "--config", "bad.json", cwd=tmp_path, check=False)
     assert "unknown keys ['hiden']" in proc.stderr + proc.stdout

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "embed": 64,
     "layers": 2,
     "dropout": 0.2,
+    "weight_drop": 0.0,  # DropConnect on the recurrent weights (WD-1); 0: off
     "unigram_init": True,  # output bias = log unigram distribution of the training text
     "epochs": 6,
     "steps": None,
@@ -97,6 +98,12 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--embed", type=int, help="embedding size")
     t.add_argument("--layers", type=int)
     t.add_argument("--dropout", type=float)
+    t.add_argument(
+        "--weight-drop",
+        dest="weight_drop",
+        type=float,
+        help="DropConnect on the recurrent weights W_hh, a fresh mask per window (default 0)",
+    )
     t.add_argument(
         "--unigram-init",
         dest="unigram_init",
@@ -173,6 +180,9 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"rnnkit: {key} must be a positive integer; got {cfg[key]!r}")
     if not isinstance(cfg["unigram_init"], bool):
         raise SystemExit(f"rnnkit: unigram_init must be true or false; got {cfg['unigram_init']!r}")
+    for key in ("dropout", "weight_drop"):
+        if not isinstance(cfg[key], (int, float)) or not 0 <= cfg[key] < 1:
+            raise SystemExit(f"rnnkit: {key} must be in [0, 1); got {cfg[key]!r}")
     if cfg["steps"] is not None and cfg["steps"] < 1:
         raise SystemExit(f"rnnkit: steps must be >= 1; got {cfg['steps']}")
     return cfg
@@ -237,6 +247,7 @@ def train(args: argparse.Namespace) -> int:
         cfg["cell"],
         cfg["dropout"],
         rng=cfg["seed"],
+        weight_drop=cfg.get("weight_drop", 0.0),  # runs saved before the key: none
     )
     if cfg.get("unigram_init") and not args.resume:  # a resumed run loads its parameters
         model.init_output_bias(np.bincount(train_ids, minlength=len(vocab)))

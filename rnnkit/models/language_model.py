@@ -12,6 +12,7 @@ Equations
 
 Dropout (inverted) is applied to the embeddings, between recurrent layers and to
 the recurrent output (Zaremba et al. 2014: on the non-recurrent connections only).
+``weight_drop`` adds DropConnect on the recurrent weights (WD-1, Merity et al. 2018).
 With ``tie_weights`` the output matrix ``W_o`` is the embedding matrix ``E``
 (Press & Wolf 2017; needs ``embed_size == hidden_size``): one Parameter, whose
 gradient is the sum of both uses.
@@ -68,6 +69,9 @@ class LanguageModel(Module):
         The recurrent layer (the "rnn" cell is tanh).
     dropout : float
         Dropout on embeddings, between layers and on the output.
+    weight_drop : float
+        DropConnect on every layer's ``W_hh`` in training, a fresh mask per forward
+        call (WD-1); 0 turns it off.
     tie_weights : bool
         Share the embedding and output matrices (E must equal H).
     init_range : float, optional
@@ -96,6 +100,7 @@ class LanguageModel(Module):
         init_range: float | None = None,
         rng: np.random.Generator | int | None = None,
         dtype: type | np.dtype = np.float32,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -115,6 +120,7 @@ class LanguageModel(Module):
             "tie_weights": tie_weights,
             "init_range": init_range,
             "dtype": np.dtype(dtype).name,
+            "weight_drop": weight_drop,
         }  # the constructor's arguments, JSON-ready: LanguageModel(**config) rebuilds it
         gen = as_generator(rng)
         seeds = gen.integers(0, 2**63 - 1, size=6)
@@ -124,7 +130,13 @@ class LanguageModel(Module):
         self.embedding = Embedding(vocab_size, embed_size, rng=int(seeds[0]), dtype=dtype)
         self.drop_in = Dropout(dropout, rng=int(seeds[1]))
         self.rnn = CELLS[cell](
-            embed_size, hidden_size, num_layers, dropout=dropout, rng=int(seeds[2]), dtype=dtype
+            embed_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            rng=int(seeds[2]),
+            dtype=dtype,
+            weight_drop=weight_drop,
         )
         self.drop_out = Dropout(dropout, rng=int(seeds[3]))
         self.decoder = Linear(hidden_size, vocab_size, rng=int(seeds[4]), dtype=dtype)

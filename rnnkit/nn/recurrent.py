@@ -23,6 +23,10 @@ is ``h`` or ``(h, c)`` (LSTM), each ``(num_layers*D, B, H)`` with index
 padded steps output zeros, the final state is each sequence's state at its own
 last step, and the reverse direction starts at each sequence's own end.
 Dropout (inverted, seeded) is applied to the outputs of every layer but the last.
+``weight_drop`` (keyword) is DropConnect on the recurrent weights (Merity et al. 2018,
+equation (WD-1) of ``docs/equations.md``): in training, each forward call runs every
+layer with ``W_hh ⊙ M / (1 − p)``, ``M`` a fresh Bernoulli(1 − p) mask of ``W_hh``'s
+shape, the same at every time step; backward masks ``∂W_hh`` the same way (WD-2).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class _Step(NamedTuple):
 
     caches: list[Any]  # one op cache per (layer, direction), index layer*D + d
     masks: list[np.ndarray | None]  # dropout mask applied to each layer's output
+    hh_masks: list[np.ndarray | None]  # weight-drop mask of W_hh, index layer*D + d
     lengths: np.ndarray | None
     shape: tuple[int, int, int]  # (T, B, I) time-major
 
@@ -86,6 +91,7 @@ class _RecurrentBase(Module):
         rng: np.random.Generator | int | None = None,
         dtype: type | np.dtype = np.float32,
         recurrent_init: str = "uniform",
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -95,6 +101,8 @@ class _RecurrentBase(Module):
             raise ValueError(f"`num_layers` must be a positive integer; got {num_layers!r}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); got {dropout!r}.")
+        if not 0.0 <= weight_drop < 1.0:
+            raise ValueError(f"`weight_drop` must be in [0, 1); got {weight_drop!r}.")
         if recurrent_init not in ("uniform", "orthogonal"):
             raise ValueError(
                 f"`recurrent_init` must be 'uniform' or 'orthogonal'; got {recurrent_init!r}."
@@ -107,6 +115,7 @@ class _RecurrentBase(Module):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
+        self.weight_drop = float(weight_drop)
         self.bidirectional = bool(bidirectional)
         self.recurrent_init = recurrent_init
         self.rng = as_generator(rng)
@@ -160,6 +169,14 @@ class _RecurrentBase(Module):
             getattr(self, "bias_ih" + sfx, None),
             getattr(self, "bias_hh" + sfx, None),
         ]
+
+    def _weight_drop_mask(self, w_hh: np.ndarray) -> np.ndarray | None:
+        """The scaled mask ``M / (1 − p)`` of (WD-1) for one forward call, or None."""
+        if not self.training or self.weight_drop == 0:
+            return None
+        dtype = w_hh.dtype
+        keep = self.rng.random(w_hh.shape) >= self.weight_drop
+        return keep.astype(dtype) / dtype.type(1.0 - self.weight_drop)
 
     # -- the op of one layer and direction, implemented by subclasses -----------
     def _op_forward(
@@ -228,12 +245,17 @@ class _RecurrentBase(Module):
         c_n = np.empty_like(h_n) if self._has_cell else None
         caches: list[Any] = []
         masks: list[np.ndarray | None] = []
+        hh_masks: list[np.ndarray | None] = []
         layer_in = x
         for k in range(n_layers):
             outs = []
             for d in range(n_dir):
                 j = k * n_dir + d
                 w = [None if p is None else p.data for p in self._weights(k, d)]
+                hh_mask = self._weight_drop_mask(w[1])
+                if hh_mask is not None:
+                    w[1] = w[1] * hh_mask  #                                       (WD-1)
+                hh_masks.append(hh_mask)
                 inp = layer_in if d == 0 else reverse_padded(layer_in, lens)
                 h0 = None if states is None else states[0][j]
                 c0 = None if states is None or not self._has_cell else states[1][j]
@@ -251,7 +273,7 @@ class _RecurrentBase(Module):
                 out = out * mask
             masks.append(mask)
             layer_in = out
-        self._push(_Step(caches, masks, lens, (n_steps, batch, n_in)))
+        self._push(_Step(caches, masks, hh_masks, lens, (n_steps, batch, n_in)))
         y = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
         return y, ((h_n, c_n) if self._has_cell else h_n)
 
@@ -287,6 +309,8 @@ class _RecurrentBase(Module):
                 dh0[j] = dh
                 if dc0 is not None:
                     dc0[j] = dcp
+                if step.hh_masks[j] is not None:
+                    wgrads[1] = wgrads[1] * step.hh_masks[j]  #                      (WD-2)
                 for p, gw in zip(self._weights(k, d), wgrads, strict=True):
                     if p is not None:
                         p.grad += gw
