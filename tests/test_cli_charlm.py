@@ -79,8 +79,10 @@ def test_train_prints_progress_and_writes_a_checkpoint(tmp_path):
     assert gen.startswith("Shall")
     assert len(gen.rstrip("\n")) == 35
     ev = rnnkit("eval", "--checkpoint", "run", cwd=tmp_path).stdout
-    assert "validation split" in ev
+    assert "validation split as 3 streams" in ev  # the run's batch size
     assert "perplexity" in ev
+    one = rnnkit("eval", "--checkpoint", "run", "--streams", "1", cwd=tmp_path).stdout
+    assert "validation split as 1 stream:" in one
 
 
 def test_resume_equals_one_uninterrupted_run(tmp_path):
@@ -130,6 +132,7 @@ def test_sigint_saves_a_checkpoint_that_resumes(tmp_path):
         (["train", "--weight-drop", "1", "--data", str(CORPUS)], "weight_drop must be in [0, 1)"),
         (["train", "nosuchtask"], "unknown task"),
         (["eval", "--checkpoint", "nowhere"], "does not exist"),
+        (["eval", "--checkpoint", "nowhere", "--streams", "0"], "--streams must be >= 1"),
         (["generate", "--checkpoint", "nowhere"], "does not exist"),
     ],
 )

@@ -89,7 +89,17 @@ def _eval(argv: list[str]) -> int:
     )
     p.add_argument("--data", help="data file or directory to evaluate on")
     p.add_argument("--split", default=None, help="which split (task-specific; e.g. valid)")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=None,
+        help="language models: score the text as N parallel streams whose state carries "
+        "(charlm default: the run's batch size; ptb default 1; 1: every token sees all "
+        "text before it)",
+    )
     args = p.parse_args(argv)
+    if args.streams is not None and args.streams < 1:
+        raise ValueError(f"--streams must be >= 1; got {args.streams}.")
     tasks = [_checkpoint_task(path) for path in args.checkpoint]
     task = tasks[0]
     if len(tasks) > 1 and (task not in ENSEMBLE_TASKS or set(tasks) != {task}):

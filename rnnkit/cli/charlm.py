@@ -374,9 +374,12 @@ def evaluate(args: argparse.Namespace) -> int:
         _, ids = split_train_valid(vocab.encode(_corpus(cfg)), cfg["valid_fraction"])
         what = "validation split"
     window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]  # the state carries either way
-    loss = evaluate_lm(model, ids, min(cfg["batch_size"], max(1, len(ids) // 2)), window)
+    streams = getattr(args, "streams", None) or cfg["batch_size"]  # as the run reported it
+    streams = min(streams, max(1, len(ids) // 2))
+    loss = evaluate_lm(model, ids, streams, window)
     print(
-        f"{what}: {len(ids):,} chars, loss {loss:.4f} nats/char = "
+        f"{what} as {streams} stream{'s' if streams > 1 else ''}: "
+        f"{len(ids):,} chars, loss {loss:.4f} nats/char = "
         f"{loss / math.log(2):.4f} bits/char, perplexity {math.exp(loss):.3f}"
     )
     return 0

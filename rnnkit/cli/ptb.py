@@ -284,7 +284,7 @@ def _total_steps(cfg: dict[str, Any], windows: int) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a ptb checkpoint: perplexity of one split as one stream."""
+    """Run ``rnnkit eval`` on a ptb checkpoint: perplexity of one split (one stream by default)."""
     ckpt = load_run(args.checkpoint)
     model, vocab = build_model(ckpt), WordVocab.from_json(ckpt.vocab)
     directory = args.data or ckpt.config["data"]
@@ -292,7 +292,8 @@ def evaluate(args: argparse.Namespace) -> int:
     _, data = load_ptb(directory, (split,), vocab=vocab)
     ids = data[split].ids
     t0 = time.perf_counter()
-    loss = evaluate_lm(model, ids, 1, 200)  # one stream: every token sees its whole past
+    streams = getattr(args, "streams", None) or 1  # one stream: every token sees its past
+    loss = evaluate_lm(model, ids, min(streams, max(1, len(ids) // 2)), 200)
     print(
         f"{split}: {len(ids):,} tokens ({data[split].oov} OOV), loss {loss:.4f} nats/token, "
         f"perplexity {math.exp(loss):.2f} ({time.perf_counter() - t0:.1f} s)"
