@@ -18,6 +18,7 @@ from rnnkit.io import (
     encode_safetensors,
     load_arrays,
     load_checkpoint,
+    load_checkpoint_meta,
     load_safetensors,
     rng_from_state,
     rng_state,
@@ -537,6 +538,18 @@ def test_corrupt_checkpoints_are_refused(tmp_path: Path, case: str) -> None:
         st.write_bytes((other / "model.safetensors").read_bytes())
     with pytest.raises(ValueError, match=expected):
         load_checkpoint(target)
+    if case in ("missing arrays", "flipped byte", "truncated arrays", "arrays from another save"):
+        assert load_checkpoint_meta(target) == _meta(1)  # the description alone is intact
+    else:
+        with pytest.raises(ValueError, match=expected):
+            load_checkpoint_meta(target)
+
+
+def test_checkpoint_meta_alone_reads_the_old_copy_too(tmp_path: Path) -> None:
+    d = tmp_path / "ckpt"
+    save_checkpoint(d, _arrays(3), _meta(3))
+    d.rename(tmp_path / "ckpt.old")  # a save interrupted between its two renames
+    assert load_checkpoint_meta(d) == _meta(3) == load_checkpoint(d)[1]
 
 
 def test_checkpoint_relative_and_trailing_slash_paths(

@@ -113,11 +113,11 @@ def _eval(argv: list[str]) -> int:
 
 def _checkpoint_task(path: str) -> str:
     """The task recorded in the checkpoint at ``path`` (a run directory or checkpoint)."""
-    from rnnkit.io.checkpoint import load_checkpoint
+    from rnnkit.io.checkpoint import load_checkpoint_meta
 
     if os.path.isdir(os.path.join(path, "checkpoint")):
         path = os.path.join(path, "checkpoint")
-    _, meta = load_checkpoint(path)
+    meta = load_checkpoint_meta(path)  # the arrays are read (and verified) by the task
     task = (meta.get("config") or {}).get("task", "charlm")
     if task not in TRAIN_TASKS:
         raise ValueError(f"checkpoint {path!r} is for task {task!r}, unknown to this rnnkit.")

@@ -188,6 +188,56 @@ def save_checkpoint(
     return final
 
 
+def load_checkpoint_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta`` of a checkpoint, read from its ``checkpoint.json`` alone.
+
+    The checks of :func:`load_checkpoint` on that file apply (and its ``.old`` fallback);
+    the arrays file is neither read nor verified, so this is cheap for large models.
+    """
+    return _read_description(directory)[1]["meta"]
+
+
+def _read_description(directory: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint's directory (after the ``.old`` fallback) and its checked JSON."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(
+            f"`directory` must be a str or os.PathLike; got {type(directory).__name__}."
+        )
+    path = Path(os.path.abspath(directory))
+    old = path.parent / f"{path.name}.old"
+    if not path.exists() and old.is_dir():
+        path = old
+    if not path.exists():
+        raise ValueError(f"Checkpoint directory {str(path)!r} does not exist. Check the path.")
+    if not path.is_dir():
+        raise ValueError(f"Checkpoint path {str(path)!r} is not a directory.")
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise _invalid(path, f"{META_FILE} is missing (not a checkpoint, or an incomplete copy)")
+    try:
+        doc = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _invalid(path, f"{META_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or "format" not in doc:
+        raise _invalid(path, f"{META_FILE} has no 'format' field (written by another program?)")
+    if doc["format"] != FORMAT_VERSION:
+        raise _invalid(
+            path,
+            f"its format is {doc['format']!r}; this version of rnnkit reads {FORMAT_VERSION!r}",
+        )
+    if (
+        set(doc) != _DOC_KEYS
+        or doc["arrays_file"] != ARRAYS_FILE
+        or not isinstance(doc["meta"], dict)
+    ):
+        raise _invalid(path, f"{META_FILE} must have exactly the fields {sorted(_DOC_KEYS)}")
+    return path, doc
+
+
+def _invalid(path: Path, reason: str) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a valid rnnkit checkpoint: {reason}.")
+
+
 def load_checkpoint(
     directory: str | os.PathLike[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -208,54 +258,23 @@ def load_checkpoint(
         foreign ``checkpoint.json``, the wrong format version, a safetensors file whose
         size or sha256 differs from the recorded one, or a malformed safetensors file.
     """
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(
-            f"`directory` must be a str or os.PathLike; got {type(directory).__name__}."
-        )
-    path = Path(os.path.abspath(directory))
-    old = path.parent / f"{path.name}.old"
-    if not path.exists() and old.is_dir():
-        path = old
-    if not path.exists():
-        raise ValueError(f"Checkpoint directory {str(path)!r} does not exist. Check the path.")
-    if not path.is_dir():
-        raise ValueError(f"Checkpoint path {str(path)!r} is not a directory.")
-
-    def bad(reason: str) -> ValueError:
-        return ValueError(f"{str(path)!r} is not a valid rnnkit checkpoint: {reason}.")
-
-    meta_path, arrays_path = path / META_FILE, path / ARRAYS_FILE
-    if not meta_path.is_file():
-        raise bad(f"{META_FILE} is missing (not a checkpoint, or an incomplete copy)")
-    try:
-        doc = json.loads(meta_path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad(f"{META_FILE} is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or "format" not in doc:
-        raise bad(f"{META_FILE} has no 'format' field (written by another program?)")
-    if doc["format"] != FORMAT_VERSION:
-        raise bad(
-            f"its format is {doc['format']!r}; this version of rnnkit reads {FORMAT_VERSION!r}"
-        )
-    if (
-        set(doc) != _DOC_KEYS
-        or doc["arrays_file"] != ARRAYS_FILE
-        or not isinstance(doc["meta"], dict)
-    ):
-        raise bad(f"{META_FILE} must have exactly the fields {sorted(_DOC_KEYS)}")
+    path, doc = _read_description(directory)
+    arrays_path = path / ARRAYS_FILE
     if not arrays_path.is_file():
-        raise bad(f"{ARRAYS_FILE} is missing")
+        raise _invalid(path, f"{ARRAYS_FILE} is missing")
     blob = arrays_path.read_bytes()
     if len(blob) != doc["arrays_bytes"]:
-        raise bad(
+        raise _invalid(
+            path,
             f"{ARRAYS_FILE} is {len(blob)} bytes but {META_FILE} records {doc['arrays_bytes']} "
-            "(truncated, or from another save)"
+            "(truncated, or from another save)",
         )
     digest = hashlib.sha256(blob).hexdigest()
     if digest != doc["arrays_sha256"]:
-        raise bad(
+        raise _invalid(
+            path,
             f"{ARRAYS_FILE} has sha256 {digest} but {META_FILE} records "
-            f"{doc['arrays_sha256']} (corrupted, or from another save)"
+            f"{doc['arrays_sha256']} (corrupted, or from another save)",
         )
     arrays, _ = decode_safetensors(blob, source=str(arrays_path))
     return arrays, doc["meta"]
