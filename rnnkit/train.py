@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import numpy as np
 from rnnkit.data.streams import StreamBatcher
 from rnnkit.kernels.losses import cross_entropy_sum, softmax_cross_entropy
 from rnnkit.models.language_model import LanguageModel
+from rnnkit.ops.activations import log_mean_softmax
 from rnnkit.optim import Optimizer, ReduceLROnPlateau, clip_grad_norm
 
 __all__ = ["Progress", "Trainer", "evaluate_lm"]
@@ -53,25 +54,41 @@ class Progress:
     grad_norm: float | None = None
 
 
-def evaluate_lm(model: LanguageModel, ids: np.ndarray, batch_size: int, bptt: int) -> float:
+def evaluate_lm(
+    model: LanguageModel | Sequence[LanguageModel], ids: np.ndarray, batch_size: int, bptt: int
+) -> float:
     """Mean cross-entropy (nats per token) of ``model`` on the token stream ``ids``, (CE-1).
 
     The stream is laid out in ``batch_size`` parallel streams whose state carries across
-    windows, as in training; the model's mode is restored afterwards.
+    windows, as in training; the model's mode is restored afterwards. Given several
+    models (an ensemble), each carries its own state and a token's probability is the
+    mean of theirs, (ENS-1): the loss is ``−log((1/M) Σ_m p_m)``.
     """
+    models = [model] if isinstance(model, LanguageModel) else list(model)
+    if not models:
+        raise ValueError("`model` must be a LanguageModel or a non-empty list of them.")
+    vocab = {m.vocab_size for m in models}
+    if len(vocab) > 1:
+        raise ValueError(f"an ensemble's models must share one vocabulary; got sizes {vocab}.")
     batcher = StreamBatcher(ids, batch_size, bptt)
-    was_training = model.training
-    model.eval()
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
     try:
-        state = None
+        states: list[Any] = [None] * len(models)
         total, count = 0.0, 0
         for w in batcher:
-            logits, state = model(w.x, state)
-            s, n = cross_entropy_sum(logits, w.y)
+            outs = []
+            for k, m in enumerate(models):
+                logits, states[k] = m(w.x, states[k])
+                outs.append(logits)
+            z = outs[0] if len(outs) == 1 else log_mean_softmax(outs)  #          (ENS-1)
+            s, n = cross_entropy_sum(z, w.y)
             total += s
             count += n
     finally:
-        model.train(was_training)
+        for m, mode in zip(models, was_training, strict=True):
+            m.train(mode)
     return total / count
 
 

@@ -53,6 +53,9 @@ def test_train_follows_the_small_schedule_and_eval_prints_perplexity(tmp_path):
     assert "perplexity" in ev
     ev = rnnkit("eval", "--checkpoint", "run", "--split", "test", cwd=tmp_path).stdout
     assert ev.startswith("test: 18 tokens (0 OOV)")
+    proc = rnnkit("eval", "--checkpoint", "run", "--checkpoint", "run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2  # ensembles: g2p and charlm only
+    assert "several --checkpoint (an ensemble) work only for g2p, charlm" in proc.stderr
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):

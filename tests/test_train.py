@@ -112,6 +112,32 @@ def test_evaluate_lm_matches_mean_cross_entropy():
     assert loss == pytest.approx(want, rel=1e-12)
 
 
+def test_evaluate_lm_of_an_ensemble_is_the_mean_of_the_members_probabilities():
+    models = [make_model("lstm"), make_model("gru", dtype=np.float32)]
+    ids = corpus(60)
+    loss = evaluate_lm(models, ids, batch_size=2, bptt=5)
+    assert all(m.training for m in models)  # modes restored
+    L = len(ids) // 2  # the two streams of the batcher, L tokens each (STREAM-1)
+    want = []
+    for b in range(2):
+        seg = ids[b * L : (b + 1) * L]
+        probs = []
+        for m in models:
+            m.eval()
+            logits, _ = m(seg[:-1, None])
+            z = logits[:, 0].astype(np.float64)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            probs.append(p / p.sum(axis=1, keepdims=True))
+        mean = np.mean(probs, axis=0)  # (ENS-1)
+        want.append(-np.log(mean[np.arange(L - 1), seg[1:]]))
+    assert loss == pytest.approx(np.concatenate(want).mean(), rel=1e-5)
+    single = evaluate_lm(models[0], ids, batch_size=2, bptt=5)
+    assert evaluate_lm([models[0], models[0]], ids, 2, 5) == pytest.approx(single, rel=1e-12)
+    other = LanguageModel(V + 1, 3, 4, rng=0)
+    with pytest.raises(ValueError, match="share one vocabulary"):
+        evaluate_lm([models[0], other], ids, 2, 5)
+
+
 def test_k2_below_k1_is_refused():
     model = make_model()
     with pytest.raises(ValueError, match="k2 >= k1"):

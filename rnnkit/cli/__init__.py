@@ -29,8 +29,8 @@ TRAIN_TASKS: dict[str, tuple[str, str]] = {
     "ptb": ("rnnkit.cli.ptb", "Penn Treebank word LM, Zaremba et al. 2014 presets"),
     "tagger": ("rnnkit.cli.tagger", "UPOS tagger on UD English EWT (word + char biLSTM)"),
 }
-# tasks whose `rnnkit eval` accepts several --checkpoint (decoded as an ensemble)
-ENSEMBLE_TASKS = ("g2p",)
+# tasks whose `rnnkit eval` accepts several --checkpoint (evaluated as an ensemble)
+ENSEMBLE_TASKS = ("g2p", "charlm")
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
@@ -85,7 +85,8 @@ def _eval(argv: list[str]) -> int:
         "--checkpoint",
         required=True,
         action="append",
-        help="run directory or checkpoint folder; g2p: repeat it to decode with an ensemble",
+        help="run directory or checkpoint folder; g2p and charlm: repeat it to evaluate an "
+        "ensemble (the mean of the runs' predicted distributions)",
     )
     p.add_argument("--data", help="data file or directory to evaluate on")
     p.add_argument("--split", default=None, help="which split (task-specific; e.g. valid)")

@@ -365,9 +365,25 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a charlm checkpoint."""
-    ckpt = load_run(args.checkpoint)
-    model, vocab, cfg = build_model(ckpt), CharVocab.from_json(ckpt.vocab), ckpt.config
+    """Run ``rnnkit eval`` on a charlm checkpoint, or on several as an ensemble (ENS-1)."""
+    paths = getattr(args, "checkpoints", None) or [args.checkpoint]
+    ckpts = [load_run(p) for p in paths]
+    models = [build_model(c) for c in ckpts]
+    vocab, cfg = CharVocab.from_json(ckpts[0].vocab), ckpts[0].config
+    for path, c in zip(paths[1:], ckpts[1:], strict=True):
+        if CharVocab.from_json(c.vocab).chars != vocab.chars:
+            raise ValueError(
+                f"checkpoint {path!r} has another character vocabulary than {paths[0]!r}; "
+                "an ensemble's runs must share one."
+            )
+        if not args.data and (c.config["data"], c.config["valid_fraction"]) != (
+            cfg["data"],
+            cfg["valid_fraction"],
+        ):
+            raise ValueError(
+                f"checkpoint {path!r} was trained on another corpus or split than "
+                f"{paths[0]!r}; pass --data to score them on one text."
+            )
     if args.data:
         ids, what = vocab.encode(read_text(args.data)), args.data
     else:
@@ -376,9 +392,10 @@ def evaluate(args: argparse.Namespace) -> int:
     window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]  # the state carries either way
     streams = getattr(args, "streams", None) or cfg["batch_size"]  # as the run reported it
     streams = min(streams, max(1, len(ids) // 2))
-    loss = evaluate_lm(model, ids, streams, window)
+    loss = evaluate_lm(models if len(models) > 1 else models[0], ids, streams, window)
+    who = f", ensemble of {len(models)} runs" if len(models) > 1 else ""
     print(
-        f"{what} as {streams} stream{'s' if streams > 1 else ''}: "
+        f"{what} as {streams} stream{'s' if streams > 1 else ''}{who}: "
         f"{len(ids):,} chars, loss {loss:.4f} nats/char = "
         f"{loss / math.log(2):.4f} bits/char, perplexity {math.exp(loss):.3f}"
     )

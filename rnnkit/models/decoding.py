@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from rnnkit.models.beam import Hypothesis, Step, beam_search, greedy_search
-from rnnkit.ops.activations import log_softmax
+from rnnkit.ops.activations import log_mean_softmax
 
 if TYPE_CHECKING:
     from rnnkit.models.seq2seq import Seq2Seq
@@ -145,13 +145,10 @@ class Seq2SeqEnsemble(Decoding):
     def _begin(self, src: np.ndarray, src_lengths: np.ndarray) -> tuple[Step, _EnsembleState]:
         starts = [m._begin(src, src_lengths) for m in self.models]
         steps = [step for step, _ in starts]
-        log_m = np.log(len(steps))
 
         def step(tokens: np.ndarray, state: _EnsembleState) -> tuple[Any, Any, _EnsembleState]:
             outs = [f(tokens, s) for f, s in zip(steps, state.states, strict=True)]
-            logp = np.stack([log_softmax(z.astype(np.float64)) for z, _, _ in outs])
-            top = logp.max(axis=0)
-            mean_logp = top + np.log(np.exp(logp - top).sum(axis=0)) - log_m  #   (ENS-1)
+            mean_logp = log_mean_softmax([z for z, _, _ in outs])  #                  (ENS-1)
             weights = np.mean([w for _, w, _ in outs], axis=0)  #                  (ENS-2)
             return mean_logp, weights, _EnsembleState(tuple(s for _, _, s in outs))
 

@@ -1,6 +1,6 @@
 """Pure functions on arrays: the equations of the seed, forward and backward."""
 
-from rnnkit.ops.activations import log_softmax, relu, sigmoid, softmax, tanh
+from rnnkit.ops.activations import log_mean_softmax, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit.ops.gru import gru_backward, gru_forward
 from rnnkit.ops.losses import cross_entropy_sum, mse, softmax_cross_entropy
 from rnnkit.ops.lstm import lstm_backward, lstm_forward
@@ -10,6 +10,7 @@ __all__ = [
     "cross_entropy_sum",
     "gru_backward",
     "gru_forward",
+    "log_mean_softmax",
     "log_softmax",
     "lstm_backward",
     "lstm_forward",

@@ -7,6 +7,8 @@ Equations
 (ACT-3) relu(x)    = max(x, 0)                   relu'(x)    = [x > 0]
 (ACT-4) softmax(x)_k = exp(x_k - m) / sum_j exp(x_j - m),  m = max_j x_j
 (ACT-5) log_softmax(x)_k = x_k - m - log sum_j exp(x_j - m)
+(ENS-1) log_mean_softmax(x_1..x_M) = log((1/M) sum_m softmax(x_m)), an ensemble's
+        log-probabilities, formed from the members' log_softmax without underflow
 
 All functions keep the dtype of their input and never overflow: sigmoid only
 exponentiates non-positive numbers, softmax subtracts the row maximum.
@@ -14,9 +16,11 @@ exponentiates non-positive numbers, softmax subtracts the row maximum.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["log_softmax", "relu", "sigmoid", "softmax", "tanh"]
+__all__ = ["log_mean_softmax", "log_softmax", "relu", "sigmoid", "softmax", "tanh"]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -71,3 +75,23 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.asarray(x)
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def log_mean_softmax(xs: Sequence[np.ndarray], axis: int = -1) -> np.ndarray:
+    """Log of the mean of the softmaxes of ``xs`` along ``axis`` (ENS-1), in float64.
+
+    The log-probabilities of an ensemble whose members score the same positions with
+    logits ``xs[m]`` (all of one shape): ``log((1/M) Σ_m softmax(xs[m]))``, computed as a
+    log-sum-exp over the members' :func:`log_softmax`, so no probability underflows.
+
+    Examples
+    --------
+    >>> z = np.log(np.array([0.2, 0.8]))
+    >>> np.round(np.exp(log_mean_softmax([z, z[::-1]])), 6).tolist()
+    [0.5, 0.5]
+    """
+    if len(xs) == 0:
+        raise ValueError("`xs` must hold at least one array of logits.")
+    logp = np.stack([log_softmax(np.asarray(x, dtype=np.float64), axis=axis) for x in xs])
+    top = logp.max(axis=0)
+    return top + np.log(np.exp(logp - top).sum(axis=0)) - np.log(len(xs))
