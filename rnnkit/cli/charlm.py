@@ -364,11 +364,15 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a charlm checkpoint, or on several as an ensemble (ENS-1)."""
-    paths = getattr(args, "checkpoints", None) or [args.checkpoint]
+def load_runs(
+    paths: list[str], same_split: bool = True
+) -> tuple[list[LanguageModel], CharVocab, dict]:
+    """The models of one or several charlm runs, their shared vocabulary and the first config.
+
+    Several runs (an ensemble) must share the character vocabulary and, with
+    ``same_split``, the corpus and validation split; otherwise a clear ``ValueError``.
+    """
     ckpts = [load_run(p) for p in paths]
-    models = [build_model(c) for c in ckpts]
     vocab, cfg = CharVocab.from_json(ckpts[0].vocab), ckpts[0].config
     for path, c in zip(paths[1:], ckpts[1:], strict=True):
         if CharVocab.from_json(c.vocab).chars != vocab.chars:
@@ -376,19 +380,28 @@ def evaluate(args: argparse.Namespace) -> int:
                 f"checkpoint {path!r} has another character vocabulary than {paths[0]!r}; "
                 "an ensemble's runs must share one."
             )
-        if not args.data and (c.config["data"], c.config["valid_fraction"]) != (
-            cfg["data"],
-            cfg["valid_fraction"],
-        ):
+        split = (c.config["data"], c.config["valid_fraction"])
+        if same_split and split != (cfg["data"], cfg["valid_fraction"]):
             raise ValueError(
                 f"checkpoint {path!r} was trained on another corpus or split than "
                 f"{paths[0]!r}; pass --data to score them on one text."
             )
+    return [build_model(c) for c in ckpts], vocab, cfg
+
+
+def validation_ids(cfg: dict[str, Any], vocab: CharVocab) -> np.ndarray:
+    """The validation split of a run's corpus, as the run made it."""
+    return split_train_valid(vocab.encode(_corpus(cfg)), cfg["valid_fraction"])[1]
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Run ``rnnkit eval`` on a charlm checkpoint, or on several as an ensemble (ENS-1)."""
+    paths = getattr(args, "checkpoints", None) or [args.checkpoint]
+    models, vocab, cfg = load_runs(paths, same_split=not args.data)
     if args.data:
         ids, what = vocab.encode(read_text(args.data)), args.data
     else:
-        _, ids = split_train_valid(vocab.encode(_corpus(cfg)), cfg["valid_fraction"])
-        what = "validation split"
+        ids, what = validation_ids(cfg, vocab), "validation split"
     window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]  # the state carries either way
     streams = getattr(args, "streams", None) or cfg["batch_size"]  # as the run reported it
     streams = min(streams, max(1, len(ids) // 2))
