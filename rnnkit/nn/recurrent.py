@@ -38,13 +38,8 @@ import numpy as np
 from rnnkit import kernels
 from rnnkit.nn.init import as_generator, orthogonal, uniform
 from rnnkit.nn.module import Module, Parameter
-from rnnkit.ops.validation import (
-    check_finite,
-    check_float_array,
-    check_lengths,
-    check_same_dtype,
-    check_shape,
-)
+from rnnkit.nn.recurrent_checks import check_dstate, check_dy, check_state
+from rnnkit.ops.validation import check_float_array, check_lengths, check_same_dtype
 
 __all__ = ["GRU", "LSTM", "RNN", "reverse_padded"]
 
@@ -194,30 +189,6 @@ class _RecurrentBase(Module):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[np.ndarray | None]]:
         raise NotImplementedError
 
-    # -- checks -----------------------------------------------------------------
-    def _check_state(self, state: Any, batch: int, dtype: np.dtype) -> list[np.ndarray]:
-        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
-        names = ("h0", "c0") if self._has_cell else ("h0",)
-        if self._has_cell:
-            if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(
-                    f"`state` of {type(self).__name__} must be a tuple (h, c); "
-                    f"got {type(state).__name__}."
-                )
-            parts = list(state)
-        else:
-            parts = [state]
-        out = []
-        for name, s in zip(names, parts, strict=True):
-            s = check_float_array(f"state ({name})", s, ndim=3)
-            check_shape(
-                f"state ({name})", s, shape, hint="It is (num_layers*D, B, H), like PyTorch."
-            )
-            check_same_dtype(f"state ({name})", s, dtype)
-            check_finite(f"state ({name})", s)
-            out.append(s)
-        return out
-
     # -- forward / backward -----------------------------------------------------
     def forward(
         self, x: np.ndarray, state: Any = None, lengths: np.ndarray | None = None
@@ -239,7 +210,7 @@ class _RecurrentBase(Module):
             raise ValueError("`x` must have at least one time step.")
         lens = check_lengths(lengths, n_steps, batch)  # x's finiteness: checked by each op
         # no state: each op starts from zeros itself (None), saving a check per layer
-        states = None if state is None else self._check_state(state, batch, dtype)
+        states = None if state is None else check_state(self, state, batch, dtype)
         n_dir, n_layers = self.num_directions, self.num_layers
         h_n = np.empty((n_layers * n_dir, batch, self.hidden_size), dtype=dtype)
         c_n = np.empty_like(h_n) if self._has_cell else None
@@ -284,8 +255,8 @@ class _RecurrentBase(Module):
         n_dir, n_layers, hidden = self.num_directions, self.num_layers, self.hidden_size
         dtype = self.weight_ih_l0.data.dtype
         try:
-            d_out = self._check_dy(dy, n_steps, batch, dtype)
-            dstates = self._check_dstate(dstate, batch, dtype)
+            d_out = check_dy(self, dy, n_steps, batch, dtype)
+            dstates = check_dstate(self, dstate, batch, dtype)
         except (TypeError, ValueError):
             self._restore(step)  # a failed call leaves the stack as it was
             raise
@@ -317,28 +288,6 @@ class _RecurrentBase(Module):
             d_out = d_in
         dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out
         return dx, ((dh0, dc0) if self._has_cell else dh0)
-
-    def _check_dy(self, dy: Any, n_steps: int, batch: int, dtype: np.dtype) -> np.ndarray:
-        shape = (n_steps, batch, self.num_directions * self.hidden_size)
-        if dy is None:
-            return np.zeros(shape, dtype=dtype)
-        dy = check_float_array("dy", dy, ndim=3)
-        if self.batch_first:
-            dy = dy.transpose(1, 0, 2)
-        check_shape("dy", dy, shape, hint="dy has the shape of the output y.")
-        return dy.astype(dtype, copy=False)
-
-    def _check_dstate(self, dstate: Any, batch: int, dtype: np.dtype) -> list[np.ndarray] | None:
-        if dstate is None:
-            return None
-        if self._has_cell and isinstance(dstate, (tuple, list)) and len(dstate) == 2:
-            dstate = tuple(
-                np.zeros((self.num_layers * self.num_directions, batch, self.hidden_size), dtype)
-                if s is None
-                else np.asarray(s, dtype=dtype)
-                for s in dstate
-            )
-        return self._check_state(dstate, batch, dtype)
 
     def __repr__(self) -> str:
         extra = ", bidirectional=True" if self.bidirectional else ""
