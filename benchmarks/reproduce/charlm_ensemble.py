@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from rnnkit.cli.charlm import load_runs, validation_ids
-from rnnkit.io.run import load_run
 from rnnkit.train import evaluate_lm
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -35,24 +34,25 @@ def main() -> int:
     args = ap.parse_args()
     if args.streams < 1:
         ap.error("--streams must be >= 1")
-    models, vocab, cfg = load_runs(args.run)
+    models, vocab, metas = load_runs(args.run)
+    cfg = metas[0]["config"]
     ids = validation_ids(cfg, vocab)
     window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]
     rows = []
-    for path, model in zip(args.run, models, strict=True):
-        ckpt = load_run(path)
+    for path, model, meta in zip(args.run, models, metas, strict=True):
+        run_cfg = meta["config"]
         t0 = time.perf_counter()
         loss = evaluate_lm(model, ids, args.streams, window)
         rows.append(
             {
                 "run": path,
-                "config": {k: ckpt.config[k] for k in ("cell", "hidden", "layers", "epochs")}
+                "config": {k: run_cfg[k] for k in ("cell", "hidden", "layers", "epochs")}
                 | {
-                    "dropout": ckpt.config["dropout"],
-                    "weight_drop": ckpt.config.get("weight_drop", 0.0),
-                    "seed": ckpt.config["seed"],
+                    "dropout": run_cfg["dropout"],
+                    "weight_drop": run_cfg.get("weight_drop", 0.0),
+                    "seed": run_cfg["seed"],
                 },
-                "steps": ckpt.meta["trainer"]["step"],
+                "steps": meta["trainer"]["step"],
                 "valid_nats_per_char": round(loss, 5),
                 "eval_s": round(time.perf_counter() - t0, 1),
             }

@@ -366,11 +366,12 @@ def generate(args: argparse.Namespace) -> int:
 
 def load_runs(
     paths: list[str], same_split: bool = True
-) -> tuple[list[LanguageModel], CharVocab, dict]:
-    """The models of one or several charlm runs, their shared vocabulary and the first config.
+) -> tuple[list[LanguageModel], CharVocab, list[dict[str, Any]]]:
+    """The models of one or several charlm runs, their shared vocabulary and their metadata.
 
     Several runs (an ensemble) must share the character vocabulary and, with
     ``same_split``, the corpus and validation split; otherwise a clear ``ValueError``.
+    Each run's metadata holds its ``config`` and ``trainer`` state (the step).
     """
     ckpts = [load_run(p) for p in paths]
     vocab, cfg = CharVocab.from_json(ckpts[0].vocab), ckpts[0].config
@@ -386,7 +387,7 @@ def load_runs(
                 f"checkpoint {path!r} was trained on another corpus or split than "
                 f"{paths[0]!r}; pass --data to score them on one text."
             )
-    return [build_model(c) for c in ckpts], vocab, cfg
+    return [build_model(c) for c in ckpts], vocab, [c.meta for c in ckpts]
 
 
 def validation_ids(cfg: dict[str, Any], vocab: CharVocab) -> np.ndarray:
@@ -397,7 +398,8 @@ def validation_ids(cfg: dict[str, Any], vocab: CharVocab) -> np.ndarray:
 def evaluate(args: argparse.Namespace) -> int:
     """Run ``rnnkit eval`` on a charlm checkpoint, or on several as an ensemble (ENS-1)."""
     paths = getattr(args, "checkpoints", None) or [args.checkpoint]
-    models, vocab, cfg = load_runs(paths, same_split=not args.data)
+    models, vocab, metas = load_runs(paths, same_split=not args.data)
+    cfg = metas[0]["config"]
     if args.data:
         ids, what = vocab.encode(read_text(args.data)), args.data
     else:
