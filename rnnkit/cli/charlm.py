@@ -102,7 +102,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
         "--weight-drop",
         dest="weight_drop",
         type=float,
-        help="DropConnect on the recurrent weights W_hh, a fresh mask per window (default 0)",
+        help="DropConnect on the recurrent weights W_hh, a fresh mask for each forward pass "
+        "(one per window when K1 = K2; default 0)",
     )
     t.add_argument(
         "--unigram-init",
