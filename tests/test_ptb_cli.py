@@ -53,6 +53,8 @@ def test_train_follows_the_small_schedule_and_eval_prints_perplexity(tmp_path):
     assert "perplexity" in ev
     ev = rnnkit("eval", "--checkpoint", "run", "--split", "test", cwd=tmp_path).stdout
     assert ev.startswith("test: 18 tokens (0 OOV)")
+    ev = rnnkit("eval", "--checkpoint", "run", "--streams", "2", cwd=tmp_path).stdout
+    assert ev.startswith("valid as 2 streams: 35 tokens (0 OOV)")
     proc = rnnkit("eval", "--checkpoint", "run", "--checkpoint", "run", cwd=tmp_path, check=False)
     assert proc.returncode == 2  # ensembles: g2p and charlm only
     assert "several --checkpoint (an ensemble) work only for g2p, charlm" in proc.stderr

@@ -293,9 +293,11 @@ def evaluate(args: argparse.Namespace) -> int:
     ids = data[split].ids
     t0 = time.perf_counter()
     streams = getattr(args, "streams", None) or 1  # one stream: every token sees its past
-    loss = evaluate_lm(model, ids, min(streams, max(1, len(ids) // 2)), 200)
+    streams = min(streams, max(1, len(ids) // 2))
+    loss = evaluate_lm(model, ids, streams, 200)
     print(
-        f"{split}: {len(ids):,} tokens ({data[split].oov} OOV), loss {loss:.4f} nats/token, "
+        f"{split}{f' as {streams} streams' if streams > 1 else ''}: "
+        f"{len(ids):,} tokens ({data[split].oov} OOV), loss {loss:.4f} nats/token, "
         f"perplexity {math.exp(loss):.2f} ({time.perf_counter() - t0:.1f} s)"
     )
     return 0
