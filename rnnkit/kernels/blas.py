@@ -33,6 +33,8 @@ __all__ = [
     "library",
     "set_blas_threads",
     "sgemm",
+    "single_threaded_begin",
+    "single_threaded_end",
 ]
 
 _SGEMM = ("scipy_cblas_sgemm64_", "cblas_sgemm64_")
@@ -91,7 +93,12 @@ def _bind() -> BlasLibrary:
         if sgemm_fn is None or set_fn is None or get_fn is None:
             tried.append(path)
             continue
-        llvm.add_symbol("rnnkit_cblas_sgemm64", ctypes.cast(sgemm_fn, ctypes.c_void_p).value)
+        for name, fn in (
+            ("rnnkit_cblas_sgemm64", sgemm_fn),
+            ("rnnkit_openblas_set_threads", set_fn),
+            ("rnnkit_openblas_get_threads", get_fn),
+        ):
+            llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
         get_fn.restype = ctypes.c_int
         corename = "unknown"
         if core_fn is not None:
@@ -128,6 +135,11 @@ _cblas_sgemm = types.ExternalFunction(
     ),
 )
 
+_openblas_set_threads = types.ExternalFunction(
+    "rnnkit_openblas_set_threads", types.void(types.int32)
+)
+_openblas_get_threads = types.ExternalFunction("rnnkit_openblas_get_threads", types.int32())
+
 
 def library() -> BlasLibrary:
     """The OpenBLAS the kernels call (path, kernel name, thread controls)."""
@@ -158,6 +170,25 @@ def sgemm(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc):  # pragma: n
             c,
             ldc,
         )
+
+
+@njit(cache=True, nogil=True)
+def single_threaded_begin():  # pragma: no cover (compiled)
+    """From compiled code: set OpenBLAS to one thread; return the count to restore.
+
+    The compiled twin of entering :class:`rnnkit.kernels.plan.team` (no ctypes call).
+    """
+    before = _openblas_get_threads()
+    if before != 1:
+        _openblas_set_threads(1)
+    return before
+
+
+@njit(cache=True, nogil=True)
+def single_threaded_end(before):  # pragma: no cover (compiled)
+    """From compiled code: restore OpenBLAS's thread count ``before``."""
+    if before != 1:
+        _openblas_set_threads(before)
 
 
 def blas_threads() -> int:

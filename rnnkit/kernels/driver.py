@@ -6,6 +6,7 @@ lazily, on the first float32 call.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "input_projection",
     "lengths_of",
     "loop_threads",
+    "projection_buffer",
     "readonly",
     "setup",
     "team_size",
@@ -38,6 +40,11 @@ class Call(NamedTuple):
     threads: int  # the team
     plan: Plan  # hidden-unit chunks of the time loop
     use_mk: bool  # packed microkernel (else BLAS per step)
+
+    @property
+    def serial(self) -> bool:
+        """One chunk on the microkernel: the whole call can run as one compiled function."""
+        return self.plan.P == 1 and self.use_mk
 
 
 def setup(settings: Backend, B: int, H: int, G: int, T: int) -> Call:
@@ -98,6 +105,12 @@ def lengths_of(lengths: np.ndarray | None, mask: np.ndarray | None, T: int, B: i
         return np.array(lengths, dtype=np.int64)
     if mask is not None:
         return np.array(mask[:, :, 0].sum(axis=0), dtype=np.int64)
+    return _full_lengths(B, T)
+
+
+@functools.lru_cache(maxsize=64)
+def _full_lengths(B: int, T: int) -> np.ndarray:
+    # Shared between calls (the kernels only read lengths); not handed out.
     return np.full(B, T, dtype=np.int64)
 
 
@@ -118,10 +131,15 @@ def input_projection(
     T, B, I = x.shape
     GH = W_ih.shape[0]
     if out is None:
-        out = workspace().get(name, (T, B, GH)) if scratch else buffers.empty((T, B, GH))
+        out = projection_buffer((T, B, GH), scratch, name)
     n = team_size(call, 2 * T * B * I * GH)
     gemm_rows(readonly(x).reshape(T * B, I), readonly(W_ih), out.reshape(T * B, GH), True, n)
     return out
+
+
+def projection_buffer(shape: tuple[int, int, int], scratch: bool, name: str = "xw") -> np.ndarray:
+    """The (T, B, G·H) array of :func:`input_projection`: workspace if ``scratch``, else fresh."""
+    return workspace().get(name, shape) if scratch else buffers.empty(shape)
 
 
 def weight_gradients(

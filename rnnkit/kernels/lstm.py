@@ -13,6 +13,7 @@ from rnnkit.kernels.selection import kernels_active
 from rnnkit.ops import lstm as ref
 from rnnkit.ops.lstm import LSTMCache, LSTMGrads
 from rnnkit.ops.sequence import check_sequence_args, freeze, incoming_grad, step_masks
+from rnnkit.ops.validation import check_finite
 
 __all__ = ["lstm_backward", "lstm_forward"]
 
@@ -40,7 +41,8 @@ def lstm_forward(
         return y, h_n, c_n, cache if need_cache else None
     from rnnkit.kernels import buffers, driver, lstm_loops, plan
 
-    args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0, "c0": c0}, lengths, G=4)
+    states = {"h0": h0, "c0": c0}
+    args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, states, lengths, G=4, finite_x=False)
     T, B, H = args.T, args.B, args.H
     call = driver.setup(settings, B, H, 4, T)
     p = call.plan
@@ -52,34 +54,26 @@ def lstm_forward(
     tanh_c = buffers.empty((T if need_cache else 1, B, H))
     y = buffers.empty((T, B, H))
     lens = driver.lengths_of(args.lengths, None, T, B)
-    with plan.team():
-        gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
-        w = plan.pack(
-            driver.readonly(args.W_hh),
-            np.arange(H),
-            p.src,
-            True,
-            call.use_mk,
-            "w_pack",
-            call.threads,
-        )
-        a_h = plan.workspace().get("a_h", (B, p.ncols))
-        lstm_loops.forward(
-            driver.loop_threads(call),
-            gates,
-            bias,
-            a_h,
-            h,
-            c,
-            tanh_c,
-            y,
-            lens,
-            p.units,
-            p.off,
-            w.panels,
-            w.gathered,
-            call.use_mk,
-        )
+    W_hh_ro = driver.readonly(args.W_hh)
+    a_h = plan.workspace().get("a_h", (B, p.ncols))
+    if call.serial:  # one compiled call: the projection, the packing and every step
+        gates = driver.projection_buffer((T, B, 4 * H), scratch=not need_cache)
+        w = plan.panels(p, backward=False)
+        x_ro, W_ih_ro = driver.readonly(args.x), driver.readonly(args.W_ih)
+        if not lstm_loops.forward_serial(
+            x_ro, W_ih_ro, W_hh_ro, gates, bias, a_h, h, c, tanh_c, y, lens,
+            p.units, p.off, p.src, w.panels, w.gathered,
+        ):  # fmt: skip
+            check_finite("x", args.x)  # raises, naming the first bad element
+    else:
+        check_finite("x", args.x)
+        with plan.team():
+            gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
+            w = plan.pack(W_hh_ro, np.arange(H), p.src, True, call.use_mk, "w_pack", call.threads)
+            lstm_loops.forward(
+                driver.loop_threads(call), gates, bias, a_h, h, c, tanh_c, y, lens,
+                p.units, p.off, w.panels, w.gathered, call.use_mk,
+            )  # fmt: skip
     h_n, c_n = h[T % Th].copy(), c[T % Th].copy()
     if not need_cache:
         return y, h_n, c_n, None
@@ -105,7 +99,7 @@ def lstm_backward(
     settings = kernels_active(cache.x.dtype)
     if settings is None:
         return ref.lstm_backward(dy, dh_n, dc_n, cache)
-    from rnnkit.kernels import driver, lstm_loops, plan
+    from rnnkit.kernels import buffers, driver, lstm_loops, plan
 
     x, W_ih, W_hh, has_bias, h, c, gates, tanh_c, mask = cache
     T, B, H = tanh_c.shape
@@ -117,34 +111,31 @@ def lstm_backward(
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
     db = np.zeros(4 * H, np.float32)
-    with plan.team():
-        w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_pack", call.threads)
-        ws = plan.workspace()
-        da = ws.get("da", (T, B, 4 * H))
-        da_c = ws.get("da_c", (B, p.ncols))
-        dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
-        lstm_loops.backward(
-            driver.loop_threads(call),
-            dy,
-            driver.readonly(gates),
-            driver.readonly(c),
-            driver.readonly(tanh_c),
-            dh,
-            dc,
-            dhp,
-            da,
-            da_c,
-            db,
-            lens,
-            p.units,
-            p.off,
-            w.panels,
-            p.k_max,
-            p.n_hpanels,
-            w.gathered,
-            call.use_mk,
-        )
-        dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                     (LSTM-1')
-        dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, 4 * H, da, h[:T])])
+    W_hh_ro, gates_ro, c_ro, tanh_c_ro = map(driver.readonly, (W_hh, gates, c, tanh_c))
+    ws = plan.workspace()
+    da = ws.get("da", (T, B, 4 * H))
+    da_c = ws.get("da_c", (B, p.ncols))
+    if call.serial:  # one compiled call: the packing, every step and the products after
+        w = plan.panels(p, backward=True)
+        dhp = ws.get("dhp", (2, 1, B, p.hpad))  # zeroed inside
+        I = x.shape[2]
+        dx, dW_ih, dW_hh = (buffers.empty(s) for s in ((T, B, I), (4 * H, I), (4 * H, H)))
+        lstm_loops.backward_serial(
+            driver.readonly(x), driver.readonly(W_ih), W_hh_ro, dy, gates_ro,
+            driver.readonly(h), c_ro, tanh_c_ro, dh, dc, dhp, da, da_c, db, lens,
+            p.units, p.off, p.back_rows[0], p.hcols, w.panels, w.gathered,
+            dx, dW_ih, dW_hh,
+        )  # fmt: skip
+    else:
+        with plan.team():
+            w = plan.pack_back(W_hh_ro, p, call.use_mk, "w_pack", call.threads)
+            dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
+            lstm_loops.backward(
+                driver.loop_threads(call), dy, gates_ro, c_ro, tanh_c_ro, dh, dc, dhp, da,
+                da_c, db, lens, p.units, p.off, w.panels, p.k_max, p.n_hpanels, w.gathered,
+                call.use_mk,
+            )  # fmt: skip
+            dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                 (LSTM-1')
+            dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, 4 * H, da, h[:T])])
     db_ih = db if has_bias else None
     return LSTMGrads(dx, dh, dc, dW_ih, dW_hh, db_ih, None if db_ih is None else db.copy())

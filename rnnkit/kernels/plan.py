@@ -31,6 +31,7 @@ __all__ = [
     "make_plan",
     "pack",
     "pack_back",
+    "panels",
     "set_threads",
     "team",
     "workspace",
@@ -158,6 +159,18 @@ def pack(
     gathered[cols < 0] = 0.0
     gathered[:, rows < 0] = 0.0
     return Weights(_PLACEHOLDER, gathered)
+
+
+def panels(plan: Plan, backward: bool, name: str = "w_pack") -> Weights:
+    """Workspace for the packed panels of :func:`pack` (all of ``W_hhᵀ``) or :func:`pack_back`.
+
+    For the one-chunk loops that pack inside their own compiled call.
+    """
+    if backward:
+        shape: tuple[int, ...] = (plan.P, plan.n_hpanels, plan.k_max, NR)
+    else:
+        shape = (plan.ncols // NR, plan.H, NR)
+    return Weights(workspace().get(name, shape), _PLACEHOLDER)
 
 
 def pack_back(W: np.ndarray, plan: Plan, use_mk: bool, name: str, threads: int) -> Weights:

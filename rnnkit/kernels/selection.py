@@ -128,17 +128,42 @@ def backend(dtype: type | np.dtype = np.float32) -> Backend:
     """
     if np.dtype(dtype) != np.float32:
         return Backend("reference", f"{np.dtype(dtype)} always runs the reference ops", 1, "", "")
+    return _float32_backend(_forced.get(), *_switches())
+
+
+_SWITCHES = (ENV_BACKEND, ENV_THREADS, ENV_STEP_GEMM)
+
+
+def _switches() -> tuple[object, object, object]:
+    """The raw values of the three environment switches: the cache key of :func:`backend`.
+
+    Read on every op, so read cheaply: ``os.environ.get`` of an unset name raises and
+    catches a ``KeyError`` inside (about 2 µs each); the mapping's own dict of encoded
+    names and values answers in nanoseconds and follows every ``os.environ`` change.
+    """
     env = os.environ
-    return _float32_backend(
-        _forced.get(), env.get(ENV_BACKEND), env.get(ENV_THREADS), env.get(ENV_STEP_GEMM)
-    )
+    data = getattr(env, "_data", None)
+    if type(data) is not dict:  # not CPython's os._Environ
+        return env.get(ENV_BACKEND), env.get(ENV_THREADS), env.get(ENV_STEP_GEMM)
+    get = data.get
+    k_backend, k_threads, k_step = _encoded_switches(env.encodekey)
+    return get(k_backend), get(k_threads), get(k_step)
+
+
+@functools.cache
+def _encoded_switches(encodekey: object) -> tuple:
+    return tuple(encodekey(name) for name in _SWITCHES)  # type: ignore[operator]
 
 
 @functools.lru_cache(maxsize=32)
 def _float32_backend(
-    forced: str | None, env_backend: str | None, env_threads: str | None, env_step: str | None
+    forced: str | None, env_backend: object, env_threads: object, env_step: object
 ) -> Backend:
-    """:func:`backend` for float32, cached on the switches it reads (it runs on every op)."""
+    """:func:`backend` for float32, cached on the switches it reads (it runs on every op).
+
+    The ``env_*`` arguments are only the cache key; the switches are read from
+    ``os.environ`` inside.
+    """
     if forced == "reference":
         why = 'forced by use_reference() / use_backend("reference")'
         return Backend("reference", why, 1, "", "")

@@ -54,11 +54,13 @@ def check_sequence_args(
     states: dict[str, object],
     lengths: object,
     G: int,
+    finite_x: bool = True,
 ) -> SequenceArgs:
     """Check the arguments of a sequence op and fill in zero initial states.
 
     Raises ``TypeError`` for non-float or mismatched dtypes and ``ValueError`` for a
-    wrong rank, a wrong size, a non-finite value or bad ``lengths``.
+    wrong rank, a wrong size, a non-finite value or bad ``lengths``. ``finite_x=False``
+    leaves the finiteness of ``x`` to the caller (a kernel that scans it while it runs).
     """
     x = check_float_array("x", x, ndim=3)
     T, B, I = x.shape
@@ -99,7 +101,8 @@ def check_sequence_args(
         check_same_dtype(name, s, dtype)
         check_finite(name, s)
         filled.append(s)
-    check_finite("x", x)
+    if finite_x:
+        check_finite("x", x)
     lens = check_lengths(lengths, T, B)
     return SequenceArgs(x, W_ih, W_hh, biases[0], biases[1], tuple(filled), lens, T, B, H)
 
