@@ -14,10 +14,12 @@ import numpy as np
 from rnnkit.kernels import buffers, gemm, microkernel
 from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, set_threads, workspace
 from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
+from rnnkit.ops.sequence import incoming_grad
 
 __all__ = [
     "Call",
     "fresh",
+    "fresh_grad",
     "gemm_rows",
     "gemm_tn_rows",
     "input_projection",
@@ -186,6 +188,13 @@ def readonly(a: np.ndarray) -> np.ndarray:
     out = np.ascontiguousarray(a, dtype=np.float32).view()
     out.flags.writeable = False
     return out
+
+
+def fresh_grad(name: str, g: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """An incoming state gradient as a new writable float32 array (zeros when None)."""
+    if g is None:
+        return np.zeros(shape, np.float32)
+    return fresh(incoming_grad(name, g, shape, np.dtype(np.float32)))
 
 
 def fresh(a: np.ndarray) -> np.ndarray:

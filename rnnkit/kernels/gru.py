@@ -115,7 +115,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
-    dh = driver.fresh(incoming_grad("dh_n", dh_n, (B, H), f32))
+    dh = driver.fresh_grad("dh_n", dh_n, (B, H))
     call = driver.setup(settings, B, H, 3, T)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     lens = driver.lengths_of(None, mask, T, B)

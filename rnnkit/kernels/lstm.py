@@ -105,8 +105,8 @@ def lstm_backward(
     T, B, H = tanh_c.shape
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
-    dh = driver.fresh(incoming_grad("dh_n", dh_n, (B, H), f32))
-    dc = driver.fresh(incoming_grad("dc_n", dc_n, (B, H), f32))
+    dh = driver.fresh_grad("dh_n", dh_n, (B, H))
+    dc = driver.fresh_grad("dc_n", dc_n, (B, H))
     call = driver.setup(settings, B, H, 4, T)
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)

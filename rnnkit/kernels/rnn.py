@@ -88,7 +88,7 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
     T, B, H = act.shape
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
-    dh = driver.fresh(incoming_grad("dh_n", dh_n, (B, H), f32))
+    dh = driver.fresh_grad("dh_n", dh_n, (B, H))
     call = driver.setup(settings, B, H, 1, T)
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
