@@ -28,19 +28,20 @@ NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 
 
 @njit(**NJ)
-def step_gemm(a, lda, M, K, k, off, wp, wc, c, ldc, use_mk):
-    """``C[:, off[k]:off[k+1]] = A (M×K) @ W_k``: one chunk's columns of a step's product.
+def step_gemm(a, lda, M, K, k, off, wp, wc, c, ldc, use_mk, accumulate=False):
+    """``C[:, off[k]:off[k+1]] (+)= A (M×K) @ W_k``: one chunk's columns of a step's product.
 
     ``wp`` points at panels ``(ncols/NR, K, NR)`` (microkernel) and ``wc`` at the gathered
     weights ``(ncols, K)`` with ``W_k = wc[off[k]:off[k+1]]ᵀ`` (BLAS); only the one
-    selected by ``use_mk`` is read.
+    selected by ``use_mk`` is read. ``accumulate`` adds to ``C``.
     """
     o = off[k]
     width = off[k + 1] - o
     if use_mk:
-        packed_gemm(a, lda, M, K, wp + o * K * 4, K * NR, width // NR, c + o * 4, ldc)
+        packed_gemm(a, lda, M, K, wp + o * K * 4, K * NR, width // NR, c + o * 4, ldc, accumulate)
     else:
-        sgemm(NO_TRANS, TRANS, M, width, K, a, lda, wc + o * K * 4, K, 0.0, c + o * 4, ldc)
+        beta = 1.0 if accumulate else 0.0
+        sgemm(NO_TRANS, TRANS, M, width, K, a, lda, wc + o * K * 4, K, beta, c + o * 4, ldc)
 
 
 @njit(**NJ)

@@ -56,23 +56,32 @@ def lstm_forward(
     lens = driver.lengths_of(args.lengths, None, T, B)
     W_hh_ro = driver.readonly(args.W_hh)
     a_h = plan.workspace().get("a_h", (B, p.ncols))
+    fuse_x = call.use_mk and B >= plan.FUSED_INPUT_MIN_ROWS  # projection inside the steps
+    x_ro = driver.readonly(args.x)
     if call.serial:  # one compiled call: the projection, the packing and every step
         gates = driver.projection_buffer((T, B, 4 * H), scratch=not need_cache)
         w = plan.panels(p, backward=False)
-        x_ro, W_ih_ro = driver.readonly(args.x), driver.readonly(args.W_ih)
+        wx = plan.panels(p, backward=False, name="wx_pack", K=x_ro.shape[2]) if fuse_x else w
         if not lstm_loops.forward_serial(
-            x_ro, W_ih_ro, W_hh_ro, gates, bias, a_h, h, c, tanh_c, y, lens,
-            p.units, p.off, p.src, w.panels, w.gathered,
+            x_ro, driver.readonly(args.W_ih), W_hh_ro, gates, bias, a_h, h, c, tanh_c, y,
+            lens, p.units, p.off, p.src, w.panels, w.gathered, wx.panels, fuse_x,
         ):  # fmt: skip
             check_finite("x", args.x)  # raises, naming the first bad element
     else:
         check_finite("x", args.x)
         with plan.team():
-            gates = driver.input_projection(call, args.x, args.W_ih, scratch=not need_cache)
             w = plan.pack(W_hh_ro, np.arange(H), p.src, True, call.use_mk, "w_pack", call.threads)
+            if fuse_x:
+                gates = driver.projection_buffer((T, B, 4 * H), scratch=not need_cache)
+                I = x_ro.shape[2]
+                W_ih_ro = driver.readonly(args.W_ih)
+                wx = plan.pack(W_ih_ro, np.arange(I), p.src, True, True, "wx_pack", call.threads)
+            else:
+                gates = driver.input_projection(call, x_ro, args.W_ih, scratch=not need_cache)
+                wx = w
             lstm_loops.forward(
                 driver.loop_threads(call), gates, bias, a_h, h, c, tanh_c, y, lens,
-                p.units, p.off, w.panels, w.gathered, call.use_mk,
+                p.units, p.off, w.panels, w.gathered, call.use_mk, x_ro, wx.panels, fuse_x,
             )  # fmt: skip
     h_n, c_n = h[T % Th].copy(), c[T % Th].copy()
     if not need_cache:

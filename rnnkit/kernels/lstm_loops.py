@@ -33,32 +33,39 @@ _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
 
 
 @njit(**NJ)
-def _forward_chunk(t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
+def _forward_chunk(
+    t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk, x, wxp, fuse_x
+):
     """Step ``t`` for chunk ``k``: ``a_h = h_{t−1} W_hhᵀ`` on its columns, then (LSTM-1)–(LSTM-5).
 
-    ``gates[t]`` holds ``W_ih x_t`` on entry and the activated gates on exit.
+    ``gates[t]`` holds ``W_ih x_t`` on entry and the activated gates on exit. With
+    ``fuse_x`` (microkernel only) the input projection is made here instead, into ``a_h``
+    from ``x[t]`` and the panels ``wxp`` of ``W_ihᵀ``, and ``gates[t]`` is only written.
     """
     B, H = h.shape[1], h.shape[2]
     i0, i1, it = t % h.shape[0], (t + 1) % h.shape[0], t % tanh_c.shape[0]
     u0, n, o = units[k], units[k + 1] - units[k], off[k]
+    a_ptr, ldc = a_h.ctypes.data, a_h.shape[1]
+    if fuse_x:  # W_ih x_t, then += W_hh h_{t−1} below                              (LSTM-1)
+        I = x.shape[2]
+        x_t = x.ctypes.data + t * B * I * 4
+        step_gemm(x_t, I, B, I, k, off, wxp.ctypes.data, wc.ctypes.data, a_ptr, ldc, True)
+    h_prev_ptr = h.ctypes.data + i0 * B * H * 4
     step_gemm(
-        h.ctypes.data + i0 * B * H * 4,
-        H,
-        B,
-        H,
-        k,
-        off,
-        wp.ctypes.data,
-        wc.ctypes.data,
-        a_h.ctypes.data,
-        a_h.shape[1],
-        use_mk,
+        h_prev_ptr, H, B, H, k, off, wp.ctypes.data, wc.ctypes.data, a_ptr, ldc, use_mk, fuse_x
     )
     for b in range(B):
         for q in range(4):  # gate q's pre-activation, activated in place      (LSTM-1)–(LSTM-3)
             g_q = gates[t, b, q * H + u0 : q * H + u0 + n]
             r_q, b_q = a_h[b, o + q * n : o + (q + 1) * n], bias[q * H + u0 : q * H + u0 + n]
-            if q == 2:
+            if fuse_x:  # a_h already holds W_ih x_t + W_hh h_{t−1}
+                if q == 2:
+                    for j in range(n):
+                        g_q[j] = tanh(r_q[j] + b_q[j])
+                else:
+                    for j in range(n):
+                        g_q[j] = sigmoid(r_q[j] + b_q[j])
+            elif q == 2:
                 for j in range(n):
                     g_q[j] = tanh(g_q[j] + r_q[j] + b_q[j])
             else:
@@ -179,8 +186,13 @@ def _backward_chunk(
 
 
 @njit(parallel=True, **NJ)
-def forward(parallel, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk):
-    """All steps; chunks on the team when ``parallel``, else on the calling thread."""
+def forward(
+    parallel, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk, x, wxp, fuse_x
+):
+    """All steps; chunks on the team when ``parallel``, else on the calling thread.
+
+    ``fuse_x``: each step makes its own input projection (see :func:`_forward_chunk`).
+    """
     P = units.shape[0] - 1
     for t in range(gates.shape[0]):
         if parallel:  # one fork-join per phase of a step
@@ -201,11 +213,31 @@ def forward(parallel, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp
                     wp,
                     wc,
                     use_mk,
+                    x,
+                    wxp,
+                    fuse_x,
                 )
         else:
             for k in range(P):
                 _forward_chunk(
-                    t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk
+                    t,
+                    k,
+                    gates,
+                    bias,
+                    a_h,
+                    h,
+                    c,
+                    tanh_c,
+                    y,
+                    lengths,
+                    units,
+                    off,
+                    wp,
+                    wc,
+                    use_mk,
+                    x,
+                    wxp,
+                    fuse_x,
                 )
 
 
@@ -308,35 +340,47 @@ def all_finite(x):
 
 @njit(**NJ)
 def forward_serial(
-    x, W_ih, W_hh, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, src, wp, wc
+    x, W_ih, W_hh, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, src, wp, wc, wxp, fuse_x
 ):
-    """:func:`forward` with one chunk, and before it ``gates = x W_ihᵀ`` and the packing.
+    """:func:`forward` with one chunk, and before it the input projection and the packing.
 
-    ``x`` (T, B, I); ``wp`` receives the panels of ``W_hhᵀ``'s columns ``src``. Returns
-    False, having computed nothing, if ``x`` holds a NaN or an infinity.
+    ``x`` (T, B, I); ``wp`` receives the panels of ``W_hhᵀ``'s columns ``src``. The input
+    projection is one product ``gates = x W_ihᵀ``, or with ``fuse_x`` made step by step
+    from the panels of ``W_ihᵀ`` put in ``wxp``. Returns False, having computed nothing,
+    if ``x`` holds a NaN or an infinity.
     """
     if not all_finite(x):
         return False
     T, B, I = x.shape
     GH = W_ih.shape[0]
     blas_threads = single_threaded_begin()
-    sgemm(
-        NO_TRANS,
-        TRANS,
-        T * B,
-        GH,
-        I,
-        x.ctypes.data,
-        I,
-        W_ih.ctypes.data,
-        I,
-        0.0,
-        gates.ctypes.data,
-        GH,
-    )  # W_ih x_t for all t                               (LSTM-1)
+    if fuse_x:
+        pack_panels_serial(W_ih, np.arange(I), src, True, wxp)
+    else:  # W_ih x_t for all t                                                   (LSTM-1)
+        x_p, w_p, g_p = x.ctypes.data, W_ih.ctypes.data, gates.ctypes.data
+        sgemm(NO_TRANS, TRANS, T * B, GH, I, x_p, I, w_p, I, 0.0, g_p, GH)
     pack_panels_serial(W_hh, np.arange(W_hh.shape[1]), src, True, wp)
     for t in range(T):
-        _forward_chunk(t, 0, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, True)
+        _forward_chunk(
+            t,
+            0,
+            gates,
+            bias,
+            a_h,
+            h,
+            c,
+            tanh_c,
+            y,
+            lengths,
+            units,
+            off,
+            wp,
+            wc,
+            True,
+            x,
+            wxp,
+            fuse_x,
+        )
     single_threaded_end(blas_threads)
     return True
 

@@ -134,21 +134,22 @@ _tile_full, _tile_half, _tile_one = _make_tile(MR), _make_tile(_HALF), _make_til
 
 
 @njit(**NJ)
-def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc):
-    """``C[:, :n_panels·NR] = A @ W`` with ``W`` packed in panels; raw float32 pointers.
+def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc, accumulate=False):
+    """``C[:, :n_panels·NR] (+)= A @ W`` with ``W`` packed in panels; raw float32 pointers.
 
     ``a`` points at ``A`` (M×K, row stride ``lda`` elements), ``w`` at the first of
     ``n_panels`` panels of ``K×NR`` floats spaced ``panel_stride`` elements apart, ``c`` at
     ``C`` (row stride ``ldc``). Panels are the outer loop, then blocks of ``KC`` rows of
     the panel (which stay in the L1 cache), then tiles of rows of ``A``: each block of
-    weights is read from memory once and reused by every row tile.
+    weights is read from memory once and reused by every row tile. ``accumulate`` adds
+    the product to ``C`` instead of overwriting it.
     """
     for p in range(n_panels):
         wp = w + p * panel_stride * 4
         cp = c + p * NR * 4
         for k0 in range(0, K, KC):
             kc = min(KC, K - k0)
-            more = k0 > 0
+            more = accumulate or k0 > 0
             wk = wp + k0 * NR * 4
             m = 0
             while m < M:

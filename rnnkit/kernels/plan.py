@@ -44,6 +44,13 @@ __all__ = [
 # one or two threads (66–85 ms either way, run to run), and an LSTM layer at B=32, H=128
 # (4.2 MFLOP) trains in 22 ms on two against 31 ms on one.
 PARALLEL_STEP_FLOPS = 1 << 20
+# An LSTM call with at least this many rows per step (and the microkernel) makes its input
+# projection inside each step (``W_ih x_t`` on the microkernel, added to by ``W_hh h_{t−1}``)
+# instead of as one product before the loop: the (T, B, 4H) product is then never
+# written out and read back. Alone, the per-step products took 2.4 against OpenBLAS's
+# 4.0 ms at (T, B, I, 4H) = (100, 32, 64, 512), 19 against 24 at (100, 64, 128, 1024) and
+# 87 against 95 at (50, 64, 512, 2048), but 90 against 82 at B = 16 (one thread each).
+FUSED_INPUT_MIN_ROWS = 32
 # Packing fewer elements than this runs on one thread.
 PARALLEL_PACK_SIZE = 1 << 18
 
@@ -161,15 +168,16 @@ def pack(
     return Weights(_PLACEHOLDER, gathered)
 
 
-def panels(plan: Plan, backward: bool, name: str = "w_pack") -> Weights:
-    """Workspace for the packed panels of :func:`pack` (all of ``W_hhᵀ``) or :func:`pack_back`.
+def panels(plan: Plan, backward: bool, name: str = "w_pack", K: int = 0) -> Weights:
+    """Workspace for the packed panels of :func:`pack` or :func:`pack_back`.
 
-    For the one-chunk loops that pack inside their own compiled call.
+    Forward: the ``K`` rows (default ``H``: ``W_hhᵀ``; ``I`` for ``W_ihᵀ``) of every
+    column. For the one-chunk loops that pack inside their own compiled call.
     """
     if backward:
         shape: tuple[int, ...] = (plan.P, plan.n_hpanels, plan.k_max, NR)
     else:
-        shape = (plan.ncols // NR, plan.H, NR)
+        shape = (plan.ncols // NR, K or plan.H, NR)
     return Weights(workspace().get(name, shape), _PLACEHOLDER)
 
 

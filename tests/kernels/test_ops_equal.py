@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnkit import kernels
-from rnnkit.kernels import driver, plan
+from rnnkit.kernels import driver, lstm_loops, microkernel, plan
 
 CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"]
 CASE = st.fixed_dictionaries(
@@ -75,6 +75,33 @@ def test_multithreaded_path_equals_ops(kcheck, two_threads_always, name, case):
     assert kernels.backend().threads == 2
     case = {**case, "H": max(case["H"], 2)}  # two chunks need two units
     check_case(kcheck, name, case)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@FIXTURES_OK
+@given(case=CASE)
+def test_lstm_input_projection_inside_the_steps_equals_ops(kcheck, monkeypatch, threads, case):
+    """``plan.FUSED_INPUT_MIN_ROWS``: one thread (one compiled call) and split over two."""
+    if not microkernel.AVAILABLE:
+        pytest.skip("no microkernel on this CPU: the projection is never fused")
+    if threads == "2":
+        if numba.config.NUMBA_NUM_THREADS < 2:
+            pytest.skip("Numba's thread pool has one thread on this machine")
+        monkeypatch.setattr(plan, "PARALLEL_STEP_FLOPS", 0)
+        monkeypatch.setattr(plan, "PARALLEL_PACK_SIZE", 0)
+        case = {**case, "H": max(case["H"], 2)}
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    monkeypatch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1)
+    seen = []
+    loop = lstm_loops.forward_serial if threads == "1" else lstm_loops.forward
+
+    def spy(*args):
+        seen.append(args[-1])  # fuse_x
+        return loop(*args)
+
+    monkeypatch.setattr(lstm_loops, "forward_serial" if threads == "1" else "forward", spy)
+    check_case(kcheck, "lstm", case)
+    assert seen == [True]
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
