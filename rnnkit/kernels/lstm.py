@@ -39,7 +39,7 @@ def lstm_forward(
     if settings is None:
         y, h_n, c_n, cache = ref.lstm_forward(x, W_ih, W_hh, b_ih, b_hh, h0, c0, lengths)
         return y, h_n, c_n, cache if need_cache else None
-    from rnnkit.kernels import buffers, driver, lstm_loops, plan
+    from rnnkit.kernels import buffers, driver, lstm_loops, lstm_serial, plan
 
     states = {"h0": h0, "c0": c0}
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, states, lengths, G=4, finite_x=False)
@@ -62,7 +62,7 @@ def lstm_forward(
         gates = driver.projection_buffer((T, B, 4 * H), scratch=not need_cache)
         w = plan.panels(p, backward=False)
         wx = plan.panels(p, backward=False, name="wx_pack", K=x_ro.shape[2]) if fuse_x else w
-        if not lstm_loops.forward_serial(
+        if not lstm_serial.forward(
             x_ro, driver.readonly(args.W_ih), W_hh_ro, gates, bias, a_h, h, c, tanh_c, y,
             lens, p.units, p.off, p.src, w.panels, w.gathered, wx.panels, fuse_x,
         ):  # fmt: skip
@@ -108,7 +108,7 @@ def lstm_backward(
     settings = kernels_active(cache.x.dtype)
     if settings is None:
         return ref.lstm_backward(dy, dh_n, dc_n, cache)
-    from rnnkit.kernels import buffers, driver, lstm_loops, plan
+    from rnnkit.kernels import buffers, driver, lstm_loops, lstm_serial, plan
 
     x, W_ih, W_hh, has_bias, h, c, gates, tanh_c, mask = cache
     T, B, H = tanh_c.shape
@@ -129,7 +129,7 @@ def lstm_backward(
         dhp = ws.get("dhp", (2, 1, B, p.hpad))  # zeroed inside
         I = x.shape[2]
         dx, dW_ih, dW_hh = (buffers.empty(s) for s in ((T, B, I), (4 * H, I), (4 * H, H)))
-        lstm_loops.backward_serial(
+        lstm_serial.backward(
             driver.readonly(x), driver.readonly(W_ih), W_hh_ro, dy, gates_ro,
             driver.readonly(h), c_ro, tanh_c_ro, dh, dc, dhp, da, da_c, db, lens,
             p.units, p.off, p.back_rows[0], p.hcols, w.panels, w.gathered,

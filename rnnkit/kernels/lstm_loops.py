@@ -16,24 +16,16 @@ import numpy as np
 from numba import njit, prange
 
 from rnnkit.kernels.activations import add_into, sigmoid, tanh
-from rnnkit.kernels.blas import (
-    NO_TRANS,
-    TRANS,
-    sgemm,
-    single_threaded_begin,
-    single_threaded_end,
-)
 from rnnkit.kernels.gemm import step_gemm, step_gemm_back
-from rnnkit.kernels.microkernel import pack_panels_serial
 
-__all__ = ["backward", "backward_serial", "forward", "forward_serial"]
+__all__ = ["backward", "backward_chunk", "forward", "forward_chunk"]
 
 NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
 
 
 @njit(**NJ)
-def _forward_chunk(
+def forward_chunk(
     t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk, x, wxp, fuse_x
 ):
     """Step ``t`` for chunk ``k``: ``a_h = h_{t−1} W_hhᵀ`` on its columns, then (LSTM-1)–(LSTM-5).
@@ -96,7 +88,7 @@ def _forward_chunk(
 
 
 @njit(**NJ)
-def _backward_chunk(
+def backward_chunk(
     t,
     k,
     dy,
@@ -191,13 +183,13 @@ def forward(
 ):
     """All steps; chunks on the team when ``parallel``, else on the calling thread.
 
-    ``fuse_x``: each step makes its own input projection (see :func:`_forward_chunk`).
+    ``fuse_x``: each step makes its own input projection (see :func:`forward_chunk`).
     """
     P = units.shape[0] - 1
     for t in range(gates.shape[0]):
         if parallel:  # one fork-join per phase of a step
             for k in prange(P):
-                _forward_chunk(
+                forward_chunk(
                     t,
                     np.int64(k),
                     gates,
@@ -219,7 +211,7 @@ def forward(
                 )
         else:
             for k in range(P):
-                _forward_chunk(
+                forward_chunk(
                     t,
                     k,
                     gates,
@@ -268,7 +260,7 @@ def backward(
     for t in range(gates.shape[0] - 1, -1, -1):
         if parallel:  # one fork-join per phase of a step
             for k in prange(P):
-                _backward_chunk(
+                backward_chunk(
                     t,
                     np.int64(k),
                     dy,
@@ -292,7 +284,7 @@ def backward(
                 )
         else:
             for k in range(P):
-                _backward_chunk(
+                backward_chunk(
                     t,
                     k,
                     dy,
@@ -314,144 +306,3 @@ def backward(
                     wc,
                     use_mk,
                 )
-
-
-# -- one chunk on the calling thread: the whole call in one compiled function -------------
-# A call too small to split (B = 1, small H) is mostly fixed cost: each separately
-# dispatched NumPy or compiled function costs tens of µs when its code has left the
-# caches (as between the calls of a training loop). These run the input projection, the
-# packing, the time loop and the products after it in one call (microkernel path only),
-# with OpenBLAS set to one thread inside (the compiled twin of ``plan.team``).
-
-
-@njit(**NJ)
-def all_finite(x):
-    """True if no element of the C-contiguous float32 array ``x`` is NaN or infinite.
-
-    Tested on the exponent bits: ``fastmath`` lets LLVM assume finite floats, so
-    ``np.isfinite`` could be folded away here.
-    """
-    bits = x.reshape(x.size).view(np.int32)
-    bad = 0
-    for i in range(bits.size):
-        bad |= (bits[i] & 0x7F800000) == 0x7F800000
-    return bad == 0
-
-
-@njit(**NJ)
-def forward_serial(
-    x, W_ih, W_hh, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, src, wp, wc, wxp, fuse_x
-):
-    """:func:`forward` with one chunk, and before it the input projection and the packing.
-
-    ``x`` (T, B, I); ``wp`` receives the panels of ``W_hhᵀ``'s columns ``src``. The input
-    projection is one product ``gates = x W_ihᵀ``, or with ``fuse_x`` made step by step
-    from the panels of ``W_ihᵀ`` put in ``wxp``. Returns False, having computed nothing,
-    if ``x`` holds a NaN or an infinity.
-    """
-    if not all_finite(x):
-        return False
-    T, B, I = x.shape
-    GH = W_ih.shape[0]
-    blas_threads = single_threaded_begin()
-    if fuse_x:
-        pack_panels_serial(W_ih, np.arange(I), src, True, wxp)
-    else:  # W_ih x_t for all t                                                   (LSTM-1)
-        x_p, w_p, g_p = x.ctypes.data, W_ih.ctypes.data, gates.ctypes.data
-        sgemm(NO_TRANS, TRANS, T * B, GH, I, x_p, I, w_p, I, 0.0, g_p, GH)
-    pack_panels_serial(W_hh, np.arange(W_hh.shape[1]), src, True, wp)
-    for t in range(T):
-        _forward_chunk(
-            t,
-            0,
-            gates,
-            bias,
-            a_h,
-            h,
-            c,
-            tanh_c,
-            y,
-            lengths,
-            units,
-            off,
-            wp,
-            wc,
-            True,
-            x,
-            wxp,
-            fuse_x,
-        )
-    single_threaded_end(blas_threads)
-    return True
-
-
-@njit(**NJ)
-def backward_serial(
-    x,
-    W_ih,
-    W_hh,
-    dy,
-    gates,
-    h,
-    c,
-    tanh_c,
-    dh,
-    dc,
-    dhp,
-    da,
-    da_c,
-    db,
-    lengths,
-    units,
-    off,
-    back_rows,
-    hcols,
-    wpt,
-    wc,
-    dx,
-    dW_ih,
-    dW_hh,
-):
-    """:func:`backward` with one chunk, then ``dx``, ``dW_ih`` and ``dW_hh`` (LSTM-1').
-
-    ``wpt`` (1, n_hpanels, k_max, NR) receives the panels of ``W_hh``'s rows ``back_rows``;
-    ``dhp`` is zeroed here. On return ``dh`` is ∂L/∂h_0.
-    """
-    T, B, I = x.shape
-    H = W_hh.shape[1]
-    GH = W_hh.shape[0]
-    blas_threads = single_threaded_begin()
-    pack_panels_serial(W_hh, back_rows, hcols, False, wpt[0])
-    dhp[...] = _ZERO
-    k_max, n_hpanels = wpt.shape[2], wpt.shape[1]
-    for t in range(T - 1, -1, -1):
-        _backward_chunk(
-            t,
-            0,
-            dy,
-            gates,
-            c,
-            tanh_c,
-            dh,
-            dc,
-            dhp,
-            da,
-            da_c,
-            db,
-            lengths,
-            units,
-            off,
-            wpt,
-            k_max,
-            n_hpanels,
-            wc,
-            True,
-        )
-    for b in range(B):  # step 0's da W_hh
-        add_into(dh[b], dhp[1, 0, b, :H])
-    R = T * B
-    a = da.ctypes.data
-    sgemm(NO_TRANS, NO_TRANS, R, I, GH, a, GH, W_ih.ctypes.data, I, 0.0, dx.ctypes.data, I)
-    sgemm(TRANS, NO_TRANS, GH, I, R, a, GH, x.ctypes.data, I, 0.0, dW_ih.ctypes.data, I)
-    sgemm(TRANS, NO_TRANS, GH, H, R, a, GH, h.ctypes.data, H, 0.0, dW_hh.ctypes.data, H)
-    single_threaded_end(blas_threads)

@@ -2,7 +2,7 @@
 
 A call whose steps are too small to split (one chunk) on the microkernel runs the input
 projection, the packing, the time loop and the products after it in one compiled
-function (``lstm_loops.forward_serial`` / ``backward_serial``). Its results are compared
+function (``rnnkit.kernels.lstm_serial``). Its results are compared
 with the reference ops by ``test_ops_equal.py`` (the small hypothesis shapes take this
 path); here: that it is the path taken, that it checks ``x`` itself, and that it leaves
 OpenBLAS's thread count as it found it.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rnnkit import kernels
-from rnnkit.kernels import blas, driver, lstm_loops, microkernel
+from rnnkit.kernels import blas, driver, lstm_loops, lstm_serial, microkernel
 from rnnkit.kernels.selection import backend
 
 pytestmark = pytest.mark.skipif(
@@ -68,11 +68,11 @@ def test_the_largest_finite_floats_pass(rng):
 
 def test_all_finite_reads_every_element():
     x = np.zeros((3, 2, 5), np.float32)
-    assert lstm_loops.all_finite(x)
+    assert lstm_serial.all_finite(x)
     for i in range(x.size):
         y = x.copy()
         y.reshape(-1)[i] = np.nan
-        assert not lstm_loops.all_finite(y)
+        assert not lstm_serial.all_finite(y)
 
 
 def test_openblas_threads_are_restored(rng):

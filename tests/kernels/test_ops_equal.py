@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnkit import kernels
-from rnnkit.kernels import driver, lstm_loops, microkernel, plan
+from rnnkit.kernels import driver, lstm_loops, lstm_serial, microkernel, plan
 
 CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"]
 CASE = st.fixed_dictionaries(
@@ -93,13 +93,14 @@ def test_lstm_input_projection_inside_the_steps_equals_ops(kcheck, monkeypatch, 
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
     monkeypatch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1)
     seen = []
-    loop = lstm_loops.forward_serial if threads == "1" else lstm_loops.forward
+    module = lstm_serial if threads == "1" else lstm_loops
+    loop = module.forward
 
     def spy(*args):
         seen.append(args[-1])  # fuse_x
         return loop(*args)
 
-    monkeypatch.setattr(lstm_loops, "forward_serial" if threads == "1" else "forward", spy)
+    monkeypatch.setattr(module, "forward", spy)
     check_case(kcheck, "lstm", case)
     assert seen == [True]
 
