@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnkit.cli.progress import ProgressPrinter
 from rnnkit.data import CharVocab, StreamBatcher, load_tinyshakespeare, read_text, split_train_valid
+from rnnkit.data.streams import usable_streams
 from rnnkit.io.run import build_model, load_run, restore_run, save_run
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.optim import (
@@ -407,7 +408,7 @@ def evaluate(args: argparse.Namespace) -> int:
         ids, what = validation_ids(cfg, vocab), "validation split"
     window = 256 if cfg["bptt"] == "full" else cfg["bptt"][0]  # the state carries either way
     streams = getattr(args, "streams", None) or cfg["batch_size"]  # as the run reported it
-    streams = min(streams, max(1, len(ids) // 2))
+    streams = usable_streams(streams, len(ids))
     loss = evaluate_lm(models if len(models) > 1 else models[0], ids, streams, window)
     who = f", ensemble of {len(models)} runs" if len(models) > 1 else ""
     print(

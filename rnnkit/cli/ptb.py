@@ -42,7 +42,7 @@ from typing import Any
 
 from rnnkit.cli.progress import ProgressPrinter
 from rnnkit.data.ptb import load_ptb
-from rnnkit.data.streams import StreamBatcher
+from rnnkit.data.streams import StreamBatcher, usable_streams
 from rnnkit.data.vocab import WordVocab
 from rnnkit.io.run import build_model, load_run, restore_run, save_run
 from rnnkit.models.language_model import LanguageModel
@@ -293,7 +293,7 @@ def evaluate(args: argparse.Namespace) -> int:
     ids = data[split].ids
     t0 = time.perf_counter()
     streams = getattr(args, "streams", None) or 1  # one stream: every token sees its past
-    streams = min(streams, max(1, len(ids) // 2))
+    streams = usable_streams(streams, len(ids))
     loss = evaluate_lm(model, ids, streams, 200)
     print(
         f"{split}{f' as {streams} streams' if streams > 1 else ''}: "

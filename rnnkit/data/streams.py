@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["StreamBatcher", "Window", "split_train_valid"]
+__all__ = ["StreamBatcher", "Window", "split_train_valid", "usable_streams"]
 
 
 def _check_ids(ids: object) -> np.ndarray:
@@ -119,6 +119,15 @@ class Window(NamedTuple):
     reset: bool
     epoch: int
     index: int  # type: ignore[assignment]
+
+
+def usable_streams(wanted: int, n_tokens: int) -> int:
+    """At most ``wanted`` streams, and few enough that each holds two tokens (STREAM-1).
+
+    >>> usable_streams(128, 1000), usable_streams(128, 101), usable_streams(4, 1)
+    (128, 50, 1)
+    """
+    return min(wanted, max(1, n_tokens // 2))
 
 
 class StreamBatcher:
