@@ -56,7 +56,7 @@ def lstm_forward(
     lens = driver.lengths_of(args.lengths, None, T, B)
     W_hh_ro = driver.readonly(args.W_hh)
     a_h = plan.workspace().get("a_h", (B, p.ncols))
-    fuse_x = call.use_mk and B >= plan.FUSED_INPUT_MIN_ROWS  # projection inside the steps
+    fuse_x = plan.fuse_input(call.use_mk, B, args.x.shape[2], 4 * H)  # projection in the steps
     x_ro = driver.readonly(args.x)
     if call.serial:  # one compiled call: the projection, the packing and every step
         gates = driver.projection_buffer((T, B, 4 * H), scratch=not need_cache)

@@ -28,6 +28,7 @@ __all__ = [
     "Plan",
     "Weights",
     "choose_chunks",
+    "fuse_input",
     "make_plan",
     "pack",
     "pack_back",
@@ -50,7 +51,18 @@ PARALLEL_STEP_FLOPS = 1 << 20
 # written out and read back. Alone, the per-step products took 2.4 against OpenBLAS's
 # 4.0 ms at (T, B, I, 4H) = (100, 32, 64, 512), 19 against 24 at (100, 64, 128, 1024) and
 # 87 against 95 at (50, 64, 512, 2048), but 90 against 82 at B = 16 (one thread each).
+# In the layer, though, each step then streams the packed W_ih as well as W_hh: with
+# I = 512, H = 512 (4 MiB of W_ih) inference got ~10 % slower, so only a W_ih of at most
+# FUSED_INPUT_MAX_BYTES (this host's per-core L2) is fused.
 FUSED_INPUT_MIN_ROWS = 32
+FUSED_INPUT_MAX_BYTES = 1 << 19
+
+
+def fuse_input(use_mk: bool, B: int, I: int, GH: int) -> bool:
+    """Whether an LSTM call makes its input projection inside the steps (see above)."""
+    return use_mk and B >= FUSED_INPUT_MIN_ROWS and 4 * GH * I <= FUSED_INPUT_MAX_BYTES
+
+
 # Packing fewer elements than this runs on one thread.
 PARALLEL_PACK_SIZE = 1 << 18
 

@@ -81,7 +81,7 @@ def test_multithreaded_path_equals_ops(kcheck, two_threads_always, name, case):
 @FIXTURES_OK
 @given(case=CASE)
 def test_lstm_input_projection_inside_the_steps_equals_ops(kcheck, monkeypatch, threads, case):
-    """``plan.FUSED_INPUT_MIN_ROWS``: one thread (one compiled call) and split over two."""
+    """``plan.fuse_input``: one thread (one compiled call) and split over two."""
     if not microkernel.AVAILABLE:
         pytest.skip("no microkernel on this CPU: the projection is never fused")
     if threads == "2":
@@ -92,6 +92,7 @@ def test_lstm_input_projection_inside_the_steps_equals_ops(kcheck, monkeypatch, 
         case = {**case, "H": max(case["H"], 2)}
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
     monkeypatch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1)
+    assert plan.fuse_input(True, case["B"], case["I"], 4 * case["H"])  # small weights
     seen = []
     module = lstm_serial if threads == "1" else lstm_loops
     loop = module.forward
@@ -138,3 +139,11 @@ def test_a_shape_large_enough_splits_by_default(kcheck, name):
 def test_edge_shapes(kcheck, name, T, B, H):
     case = {"T": T, "B": B, "I": 2, "H": H, "ragged": B > 1, "bias": True, "states": True}
     check_case(kcheck, name, {**case, "seed": T * 100 + B * 10 + H})
+
+
+def test_which_lstm_calls_fuse_the_input_projection():
+    assert plan.fuse_input(True, 32, 64, 512)
+    assert plan.fuse_input(True, 64, 128, 1024)  # W_ih of 512 KiB: the limit
+    assert not plan.fuse_input(True, 16, 64, 512)  # too few rows a step
+    assert not plan.fuse_input(False, 64, 64, 512)  # no microkernel
+    assert not plan.fuse_input(True, 64, 512, 2048)  # W_ih of 4 MiB streamed every step
