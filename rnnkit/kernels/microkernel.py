@@ -8,15 +8,21 @@ of ``MR×NR`` accumulators walks ``k`` with one broadcast of ``A[m, k]`` and ``N
 loads of the panel row per step (fused multiply-adds, LLVM vector IR emitted by a Numba
 ``@intrinsic``).
 
-The vector width comes from the CPU: AVX-512 gives 16 lanes and an 8×32 tile (16 of the
-32 vector registers), AVX2 with FMA 8 lanes and a 4×24 tile (12 of 16). Other CPUs do not
-use the microkernel (:data:`AVAILABLE` is False) and the kernels call BLAS per step
-instead. Numba's cache is keyed to the CPU, so the tile chosen here is part of the key.
+The vector width comes from the CPU features Numba compiles for (the host's, or
+``NUMBA_CPU_FEATURES`` when set; ``NUMBA_ENABLE_AVX=0`` turns AVX off): AVX-512 gives 16
+lanes and an 8×32 tile (16 of the 32 vector registers), AVX2 with FMA 8 lanes and a 4×24
+tile (12 of 16). Other CPUs do not use the microkernel (:data:`AVAILABLE` is False) and the
+kernels call BLAS per step instead. Those features are part of the key of Numba's cache,
+so code compiled for one tile is never loaded where another is chosen, even from a cache
+shared between machines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import llvmlite.binding as llvm
+import numba
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
@@ -27,17 +33,33 @@ __all__ = [
     "DESCRIPTION",
     "MR",
     "NR",
+    "compile_features",
     "pack_panels",
     "pack_panels_serial",
     "packed_gemm",
+    "tile_shape",
 ]
 
 NJ = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 
 
-def _tile_shape() -> tuple[int, int, int, bool]:
-    """(vector lanes VL, tile rows MR, vectors per tile row NV, available) for this CPU."""
-    features = llvm.get_host_cpu_features()
+def compile_features() -> dict[str, bool]:
+    """The CPU features Numba compiles for, as Numba itself chooses them.
+
+    ``NUMBA_CPU_FEATURES`` (``"+avx2,-avx512f,…"``) when set, else the host's, with every
+    ``avx*`` feature off under ``NUMBA_ENABLE_AVX=0``.
+    """
+    if numba.config.CPU_FEATURES is not None:
+        listed = (f.strip() for f in numba.config.CPU_FEATURES.split(","))
+        return {f[1:]: f[0] == "+" for f in listed if f[:1] in ("+", "-")}
+    features = dict(llvm.get_host_cpu_features())
+    if not numba.config.ENABLE_AVX:
+        features = {k: v and not k.startswith("avx") for k, v in features.items()}
+    return features
+
+
+def tile_shape(features: Mapping[str, bool]) -> tuple[int, int, int, bool]:
+    """(vector lanes VL, tile rows MR, vectors per tile row NV, available) for ``features``."""
     if features.get("avx512f", False):
         return 16, 8, 2, True
     if features.get("avx2", False) and features.get("fma", False):
@@ -45,11 +67,13 @@ def _tile_shape() -> tuple[int, int, int, bool]:
     return 8, 4, 3, False
 
 
-VL, MR, NV, AVAILABLE = _tile_shape()
+VL, MR, NV, AVAILABLE = tile_shape(compile_features())
 NR = VL * NV  # columns per packed panel
 KC = 4096 // NR  # rows of a panel per block: 16 KiB of weights, held in L1 across row tiles
 DESCRIPTION = (
-    f"{MR}x{NR} register tile, {VL}-lane vectors" if AVAILABLE else "not available on this CPU"
+    f"{MR}x{NR} register tile, {VL}-lane vectors"
+    if AVAILABLE
+    else "off: Numba compiles for a CPU without AVX2 and FMA"
 )
 
 

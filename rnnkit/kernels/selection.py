@@ -12,7 +12,8 @@ Threads: ``RNNKIT_NUM_THREADS`` (default: the cores this process may run on, cap
 Numba's pool ``NUMBA_NUM_THREADS``); with Numba's ``workqueue`` threading layer, whose
 fork-join is far too slow for one per time step, the kernels use one thread.
 ``RNNKIT_STEP_GEMM=blas`` replaces the register-blocked microkernel of the per-step
-product by a BLAS call per step (the fallback used where the CPU lacks AVX2/AVX-512).
+product by a BLAS call per step (the fallback used where the CPU features Numba compiles
+for lack AVX2 and FMA; see :mod:`rnnkit.kernels.microkernel`).
 Nothing here imports Numba until a float32 op first asks.
 """
 
