@@ -1,9 +1,10 @@
-"""The kernels with a per-step GEMM this CPU would not choose, against the reference ops.
+"""The kernels as other machines run them, against the reference ops.
 
-Run by ``test_foreign_tile.py`` in a fresh process with its own Numba cache directory
-(code compiled here must never reach the user's cache)::
+Run by ``test_other_machines.py``, each mode in a fresh process (``avx512`` and ``none``
+with their own Numba cache directory: code compiled there must never reach the shared
+cache)::
 
-    python -m tests.kernels.foreign_tile avx512|none
+    python -m tests.kernels.other_machines avx512|none|threads
 
 ``avx512``: the 16-lane 8×32 register tile of AVX-512 CPUs. Numba still compiles for this
 CPU (its code generator is created before the tile is chosen), so LLVM splits each
@@ -12,8 +13,10 @@ computes, as the tile code is generic in its width. Every cell, one and two thre
 ragged batches, row counts that use every tile height. ``none``: ``NUMBA_ENABLE_AVX=0``
 (set by the caller), so Numba compiles without AVX, the microkernel is off and each step
 calls BLAS, as on a CPU without AVX2 (the LSTM and GRU; the BLAS-per-step loops
-themselves are tested in the main suite, forced by ``RNNKIT_STEP_GEMM``). Exits non-zero
-on the first mismatch.
+themselves are tested in the main suite, forced by ``RNNKIT_STEP_GEMM``). ``threads``:
+a team of 3 and of 5 threads, as on a machine with more cores than this one
+(``NUMBA_NUM_THREADS=5``, set by the caller), every step split into that many chunks.
+Exits non-zero on the first mismatch.
 """
 
 from __future__ import annotations
@@ -54,18 +57,24 @@ def main(mode: str) -> None:
 
     if mode == "none":
         assert not microkernel.AVAILABLE, microkernel.DESCRIPTION
-    want = "packed microkernel" if mode == "avx512" else "BLAS"
+    want = "BLAS" if mode == "none" else "packed microkernel"
     assert kernels.backend().step_gemm.startswith(want), kernels.backend()
     plan.FUSED_INPUT_MIN_ROWS = 1  # the LSTM's projection inside the steps, where it can be
     cases = [(3, 1, 4, 5), (4, 9, 3, 37), (2, 13, 5, 20), (3, 6, 2, 9)]  # T, B, I, H
-    names = list(kc.CELLS) if mode == "avx512" else ["lstm", "gru"]
+    names = ["lstm", "gru"] if mode == "none" else list(kc.CELLS)
+    teams = (3, 5) if mode == "threads" else (1, 2)
     if mode == "none":
         cases = cases[:2]
-    for threads in (1, 2):
-        if threads == 2:  # split every step over two chunks, however small
+    elif mode == "threads":  # five chunks, on multiples of the vector width or not
+        cases = [(3, 6, 2, 9), (4, 9, 3, 37), (2, 3, 5, 5 * microkernel.VL + 3)]
+    for threads in teams:
+        if threads > 1:  # split every step over all threads, however small
             plan.PARALLEL_STEP_FLOPS = plan.PARALLEL_PACK_SIZE = driver.PARALLEL_GEMM_FLOPS = 0
         os.environ["RNNKIT_NUM_THREADS"] = str(threads)
         assert kernels.backend().threads == min(threads, numba.config.NUMBA_NUM_THREADS)
+        if mode == "threads":
+            chunks = driver.setup(kernels.backend(), 3, 37, 4, 2).plan.P
+            assert chunks == threads, chunks
         for name in names:
             cell = kc.CELLS[name]
             for n, (T, B, I, H) in enumerate(cases):

@@ -1,8 +1,9 @@
-"""The per-step GEMM chosen from the CPU features Numba compiles for, and the other choices.
+"""The kernels as machines unlike this one run them.
 
-A test machine only runs the tile its own CPU selects. The AVX-512 tile (8×32, 16 lanes)
-and a CPU without AVX run in subprocesses (``foreign_tile.py``), each with a fresh Numba
-cache directory, so their compiled code never reaches the shared cache.
+A test machine only runs the tile its own CPU selects and the team its cores allow. The
+AVX-512 tile (8×32, 16 lanes), a CPU without AVX and teams of 3 and 5 threads run in
+subprocesses (``other_machines.py``); the first two with a fresh Numba cache directory,
+so their compiled code never reaches the shared cache.
 """
 
 from __future__ import annotations
@@ -45,15 +46,19 @@ def test_compile_features_are_numbas(monkeypatch):
     assert microkernel.tile_shape(features)[3] is False
 
 
-@pytest.mark.parametrize("mode", ["avx512", "none"])
-def test_kernels_equal_ops_with_another_per_step_gemm(tmp_path, mode):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    env.pop("RNNKIT_STEP_GEMM", None)
-    env.pop("RNNKIT_KERNELS", None)
+@pytest.mark.parametrize("mode", ["avx512", "none", "threads"])
+def test_kernels_equal_ops_as_other_machines_run_them(tmp_path, mode):
+    env = dict(os.environ)
+    for name in ("RNNKIT_STEP_GEMM", "RNNKIT_KERNELS", "RNNKIT_NUM_THREADS"):
+        env.pop(name, None)
+    if mode == "threads":
+        env["NUMBA_NUM_THREADS"] = "5"  # more than this machine may have: oversubscribed
+    else:
+        env["NUMBA_CACHE_DIR"] = str(tmp_path)
     if mode == "none":
         env["NUMBA_ENABLE_AVX"] = "0"
     done = subprocess.run(
-        [sys.executable, "-m", "tests.kernels.foreign_tile", mode],
+        [sys.executable, "-m", "tests.kernels.other_machines", mode],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -62,7 +67,7 @@ def test_kernels_equal_ops_with_another_per_step_gemm(tmp_path, mode):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     lines = done.stdout.splitlines()
-    cells = 5 if mode == "avx512" else 2
-    cases = 4 if mode == "avx512" else 2
+    cells = 2 if mode == "none" else 5
+    cases = {"avx512": 4, "none": 2, "threads": 3}[mode]
     assert len(lines) == 2 * cells * cases
     assert all(line.endswith("equal") for line in lines)
