@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from rnnkit.kernels import microkernel
 from rnnkit.kernels.microkernel import NR
+from rnnkit.kernels.plan import choose_chunks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = [(1, 100, 32, 64), (32, 100, 64, 128), (64, 100, 128, 256), (64, 50, 512, 512)]
@@ -62,7 +63,7 @@ def products(chunks: int) -> list[tuple[str, tuple[int, int, int, int], int, int
     out = []
     for shape in SHAPES:
         B, _, _, H = shape
-        P = min(chunks, H) if B > 1 else 1  # B = 1 runs on one chunk (speed.py's rule)
+        P = choose_chunks(B, H, 4, chunks)  # the loops' own rule (B = 1: one chunk)
         share = 4 * H // P
         out.append(("forward", shape, B, H, share))
         out.append(("backward", shape, B, share, H))
@@ -85,7 +86,7 @@ def measure(M: int, K: int, N: int, reps: int) -> dict[str, float]:
     _blas(A, W, C_blas, 1)
     np.testing.assert_allclose(C_mk[:, :N], C_blas, rtol=1e-4, atol=1e-3)
     t_mk = t_blas = float("inf")
-    for _ in range(reps):  # interleaved
+    for _ in range(reps):  # interleaved, one batch of calls each side per round
         t_mk = min(t_mk, _min_time(lambda: _packed(A, Wp, C_mk, calls), 1))
         t_blas = min(t_blas, _min_time(lambda: _blas(A, W, C_blas, calls), 1))
     flops = 2 * M * K * N * calls
