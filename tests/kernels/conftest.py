@@ -8,7 +8,13 @@ truth as float32 allows, for every output and every gradient.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import zlib
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -176,3 +182,84 @@ def kcheck() -> type[KernelCheck]:
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A generator seeded from the test's id."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+# The other-machine subprocesses (test_other_machines.py).
+ROOT = Path(__file__).resolve().parents[2]
+EARLY_MODES = ("avx512", "none")  # the modes with their own (empty) cache, started early
+TIMEOUT_S = 900
+_running: dict[str, tuple[subprocess.Popen, str | None]] = {}
+
+
+def start_other_machine(mode: str) -> None:
+    """Start ``python -m tests.kernels.other_machines MODE`` in its environment (once)."""
+    if mode in _running:
+        return
+    env = dict(os.environ)
+    for name in ("RNNKIT_STEP_GEMM", "RNNKIT_KERNELS", "RNNKIT_NUM_THREADS"):
+        env.pop(name, None)
+    cache = None
+    if mode == "threads":
+        env["NUMBA_NUM_THREADS"] = "5"  # more than this machine may have: oversubscribed
+    else:
+        cache = env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"rnnkit-{mode}-numba-")
+    if mode == "none":
+        env["NUMBA_ENABLE_AVX"] = "0"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.kernels.other_machines", mode],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _running[mode] = (process, cache)
+
+
+def finish_other_machine(mode: str) -> tuple[int, str, str]:
+    """Wait for ``mode`` (started now if it was not) and clean up: (exit code, out, err)."""
+    start_other_machine(mode)
+    process, cache = _running.pop(mode)
+    try:
+        out, err = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        process.kill()
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+    return process.returncode, out, err
+
+
+def _stop_other_machines() -> None:
+    """Stop every process not waited for (a test deselected or the session interrupted)."""
+    for mode in list(_running):
+        process, _ = _running[mode]
+        process.kill()
+        finish_other_machine(mode)
+
+
+@pytest.fixture(scope="session")
+def other_machine() -> Any:
+    """:func:`finish_other_machine`: run a mode of ``other_machines.py`` (or wait for it)."""
+    return finish_other_machine
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the other-machine subprocesses that compile from scratch, and wait for them last.
+
+    They take a minute or more, mostly on one core: started now, they compile beside the
+    rest of the suite (``other_machines.py``).
+    """
+    early = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        mode = callspec.params.get("mode") if callspec else None
+        if item.path.name == "test_other_machines.py" and mode in EARLY_MODES:
+            start_other_machine(mode)
+            early.append(item)
+    items[:] = [item for item in items if item not in early] + early
+
+
+def pytest_sessionfinish() -> None:
+    """Stop other-machine subprocesses nobody waited for."""
+    _stop_other_machines()

@@ -17,6 +17,10 @@ themselves are tested in the main suite, forced by ``RNNKIT_STEP_GEMM``). ``thre
 a team of 3 and of 5 threads, as on a machine with more cores than this one
 (``NUMBA_NUM_THREADS=5``, set by the caller), every step split into that many chunks.
 Exits non-zero on the first mismatch.
+
+Compiling from an empty cache takes a minute or more, and mostly one core, so the suite
+starts the ``avx512`` and ``none`` processes as soon as it has collected their tests
+and waits for them last (``conftest.py``), so that they compile beside the other tests.
 """
 
 from __future__ import annotations

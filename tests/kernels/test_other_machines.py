@@ -3,22 +3,16 @@
 A test machine only runs the tile its own CPU selects and the team its cores allow. The
 AVX-512 tile (8×32, 16 lanes), a CPU without AVX and teams of 3 and 5 threads run in
 subprocesses (``other_machines.py``); the first two with a fresh Numba cache directory,
-so their compiled code never reaches the shared cache.
+so their compiled code never reaches the shared cache, and started as soon as the suite
+is collected, so that they compile beside the other tests.
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numba
 import pytest
 
 from rnnkit.kernels import microkernel
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -47,26 +41,10 @@ def test_compile_features_are_numbas(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["avx512", "none", "threads"])
-def test_kernels_equal_ops_as_other_machines_run_them(tmp_path, mode):
-    env = dict(os.environ)
-    for name in ("RNNKIT_STEP_GEMM", "RNNKIT_KERNELS", "RNNKIT_NUM_THREADS"):
-        env.pop(name, None)
-    if mode == "threads":
-        env["NUMBA_NUM_THREADS"] = "5"  # more than this machine may have: oversubscribed
-    else:
-        env["NUMBA_CACHE_DIR"] = str(tmp_path)
-    if mode == "none":
-        env["NUMBA_ENABLE_AVX"] = "0"
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.kernels.other_machines", mode],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    lines = done.stdout.splitlines()
+def test_kernels_equal_ops_as_other_machines_run_them(mode, other_machine):
+    returncode, out, err = other_machine(mode)  # avx512 and none started early
+    assert returncode == 0, out[-2000:] + err[-4000:]
+    lines = out.splitlines()
     cells = 2 if mode == "none" else 5
     cases = {"avx512": 4, "none": 2, "threads": 3}[mode]
     assert len(lines) == 2 * cells * cases
