@@ -106,10 +106,19 @@ class Weights(NamedTuple):
 
 
 def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
-    """Number of chunks for a step: all threads when the step's product is large enough."""
-    if threads <= 1 or 2 * B * H * G * H < PARALLEL_STEP_FLOPS:
+    """Number of chunks for a step: as many threads as its product keeps busy.
+
+    A step of fewer than :data:`PARALLEL_STEP_FLOPS` runs whole on one thread; a larger one
+    is split into chunks of at least half that each, on at most ``threads`` threads (and
+    ``H`` units). On two threads that is the measured rule above. On more, it keeps a small
+    step from being cut into many tiny, mostly padded chunks whose fork-join costs more
+    than their share of the work (not measured: this machine has two cores).
+    """
+    flops = 2 * B * H * G * H
+    if threads <= 1 or flops < PARALLEL_STEP_FLOPS:
         return 1
-    return min(threads, H)
+    most = flops // (PARALLEL_STEP_FLOPS // 2) if PARALLEL_STEP_FLOPS >= 2 else threads
+    return max(1, min(threads, H, most))
 
 
 @functools.lru_cache(maxsize=64)

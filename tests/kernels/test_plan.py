@@ -1,0 +1,48 @@
+"""How a kernel call splits a step into chunks (``rnnkit.kernels.plan.choose_chunks``)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from rnnkit.kernels import plan
+
+
+def step_flops(B: int, H: int, G: int) -> int:
+    return 2 * B * H * G * H
+
+
+@pytest.mark.parametrize(("B", "H", "G"), [(1, 64, 4), (8, 64, 3), (16, 100, 1)])
+def test_a_small_step_is_one_chunk_whatever_the_threads(B, H, G):
+    assert step_flops(B, H, G) < plan.PARALLEL_STEP_FLOPS
+    assert all(plan.choose_chunks(B, H, G, threads) == 1 for threads in (1, 2, 8, 64))
+
+
+def test_two_threads_split_every_large_enough_step_in_two():
+    for B, H, G in itertools.product((1, 16, 32, 64, 128), (64, 128, 256, 512, 1024), (1, 3, 4)):
+        want = 2 if step_flops(B, H, G) >= plan.PARALLEL_STEP_FLOPS else 1
+        assert plan.choose_chunks(B, H, G, 2) == want, (B, H, G)
+        assert plan.choose_chunks(B, H, G, 1) == 1
+
+
+@pytest.mark.parametrize(
+    ("B", "H", "G", "threads", "chunks"),
+    [
+        (32, 128, 4, 16, 8),  # 4.2 MFLOP: eight chunks of 0.5, not sixteen of 0.26
+        (32, 128, 4, 4, 4),
+        (64, 256, 4, 16, 16),  # 33.6 MFLOP: every thread
+        (16, 1024, 4, 64, 64),
+        (1 << 16, 8, 1, 32, 8),  # never more chunks than units
+    ],
+)
+def test_more_threads_get_chunks_of_at_least_half_the_threshold(B, H, G, threads, chunks):
+    assert plan.choose_chunks(B, H, G, threads) == chunks
+    per_chunk = step_flops(B, H, G) / chunks
+    assert chunks == min(threads, H) or per_chunk >= plan.PARALLEL_STEP_FLOPS // 2
+
+
+def test_a_zero_threshold_splits_over_every_thread(monkeypatch):
+    monkeypatch.setattr(plan, "PARALLEL_STEP_FLOPS", 0)  # as the tests force splits
+    assert plan.choose_chunks(3, 37, 4, 5) == 5
+    assert plan.choose_chunks(1, 3, 1, 8) == 3
