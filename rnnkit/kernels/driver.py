@@ -12,7 +12,14 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnkit.kernels import buffers, gemm, microkernel
-from rnnkit.kernels.plan import Plan, choose_chunks, make_plan, set_threads, workspace
+from rnnkit.kernels.plan import (
+    Plan,
+    busy_threads,
+    choose_chunks,
+    make_plan,
+    set_threads,
+    workspace,
+)
 from rnnkit.kernels.selection import STEP_MICROKERNEL, Backend
 from rnnkit.ops.sequence import incoming_grad
 
@@ -57,8 +64,8 @@ def setup(settings: Backend, B: int, H: int, G: int, T: int) -> Call:
 
 
 def team_size(call: Call, flops: int) -> int:
-    """Threads for a product of ``flops``: the whole team if it is large enough."""
-    n = call.threads if flops >= PARALLEL_GEMM_FLOPS else 1
+    """Threads for a product of ``flops`` (:func:`rnnkit.kernels.plan.busy_threads`)."""
+    n = busy_threads(flops, PARALLEL_GEMM_FLOPS, call.threads)
     if n > 1:
         set_threads(n)
     return n

@@ -27,6 +27,7 @@ from rnnkit.kernels.microkernel import NR, VL, pack_panels, pack_panels_serial
 __all__ = [
     "Plan",
     "Weights",
+    "busy_threads",
     "choose_chunks",
     "fuse_input",
     "make_plan",
@@ -105,20 +106,23 @@ class Weights(NamedTuple):
     gathered: np.ndarray  # BLAS operand
 
 
-def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
-    """Number of chunks for a step: as many threads as its product keeps busy.
+def busy_threads(flops: int, threshold: int, threads: int) -> int:
+    """How many of ``threads`` a parallel piece of work of ``flops`` keeps busy.
 
-    A step of fewer than :data:`PARALLEL_STEP_FLOPS` runs whole on one thread; a larger one
-    is split into chunks of at least half that each, on at most ``threads`` threads (and
-    ``H`` units). On two threads that is the measured rule above. On more, it keeps a small
-    step from being cut into many tiny, mostly padded chunks whose fork-join costs more
-    than their share of the work (not measured: this machine has two cores).
+    One below ``threshold`` (the size measured to repay a fork-join on two threads), else
+    as many as get at least half of it each: every thread on this 2-core machine. On a
+    machine with many cores a small product then uses fewer threads than it has, rather
+    than many tiny, mostly padded shares whose fork-join costs more than their work (an
+    extrapolation of the 2-core threshold, not measured on such a machine).
     """
-    flops = 2 * B * H * G * H
-    if threads <= 1 or flops < PARALLEL_STEP_FLOPS:
+    if threads <= 1 or flops < threshold:
         return 1
-    most = flops // (PARALLEL_STEP_FLOPS // 2) if PARALLEL_STEP_FLOPS >= 2 else threads
-    return max(1, min(threads, H, most))
+    return min(threads, flops // (threshold // 2)) if threshold >= 2 else threads
+
+
+def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
+    """Number of chunks for a step (:func:`busy_threads` of its product, at most ``H``)."""
+    return max(1, min(H, busy_threads(2 * B * H * G * H, PARALLEL_STEP_FLOPS, threads)))
 
 
 @functools.lru_cache(maxsize=64)

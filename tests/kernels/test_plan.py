@@ -1,4 +1,4 @@
-"""How a kernel call splits a step into chunks (``rnnkit.kernels.plan.choose_chunks``)."""
+"""How many threads a kernel call uses: chunks of a step, shares of a product after the loop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from rnnkit.kernels import plan
+from rnnkit.kernels import driver, plan
 
 
 def step_flops(B: int, H: int, G: int) -> int:
@@ -46,3 +46,13 @@ def test_a_zero_threshold_splits_over_every_thread(monkeypatch):
     monkeypatch.setattr(plan, "PARALLEL_STEP_FLOPS", 0)  # as the tests force splits
     assert plan.choose_chunks(3, 37, 4, 5) == 5
     assert plan.choose_chunks(1, 3, 1, 8) == 3
+
+
+def test_products_after_the_loop_use_the_threads_they_keep_busy():
+    limit = driver.PARALLEL_GEMM_FLOPS
+    for flops in (limit - 1, limit, 3 * limit, 100 * limit):
+        assert plan.busy_threads(flops, limit, 1) == 1
+        assert plan.busy_threads(flops, limit, 2) == (1 if flops < limit else 2)
+    assert plan.busy_threads(limit, limit, 16) == 2
+    assert plan.busy_threads(3 * limit, limit, 16) == 6
+    assert plan.busy_threads(100 * limit, limit, 64) == 64
