@@ -122,7 +122,7 @@ def busy_threads(flops: int, threshold: int, threads: int) -> int:
 
 def choose_chunks(B: int, H: int, G: int, threads: int) -> int:
     """Number of chunks for a step (:func:`busy_threads` of its product, at most ``H``)."""
-    return max(1, min(H, busy_threads(2 * B * H * G * H, PARALLEL_STEP_FLOPS, threads)))
+    return min(H, busy_threads(2 * B * H * G * H, PARALLEL_STEP_FLOPS, threads))
 
 
 @functools.lru_cache(maxsize=64)
