@@ -16,7 +16,9 @@ from rnnkit.kernels.plan import (
     Plan,
     busy_threads,
     choose_chunks,
+    choose_row_blocks,
     make_plan,
+    row_bounds,
     set_threads,
     workspace,
 )
@@ -49,18 +51,29 @@ class Call(NamedTuple):
     threads: int  # the team
     plan: Plan  # hidden-unit chunks of the time loop
     use_mk: bool  # packed microkernel (else BLAS per step)
+    rows: np.ndarray  # boundaries of the blocks of rows, one block per thread ([0, B]: one)
 
     @property
     def serial(self) -> bool:
-        """One chunk on the microkernel: the whole call can run as one compiled function."""
-        return self.plan.P == 1 and self.use_mk
+        """One chunk, one block, the microkernel: the call can run as one compiled function."""
+        return self.plan.P == 1 and self.use_mk and len(self.rows) == 2
 
 
-def setup(settings: Backend, B: int, H: int, G: int, T: int) -> Call:
-    """Chunks and per-step GEMM for a call on ``T`` steps of ``B`` rows, ``G`` gate blocks."""
+def setup(
+    settings: Backend, B: int, H: int, G: int, T: int, row_weight_bytes: int | None = None
+) -> Call:
+    """Chunks and per-step GEMM for a call on ``T`` steps of ``B`` rows, ``G`` gate blocks.
+
+    With ``row_weight_bytes`` (the packed weights a step streams) the team may split the
+    rows instead of the units (:func:`rnnkit.kernels.plan.choose_row_blocks`; loops that
+    support it: the LSTM's).
+    """
     use_mk = microkernel.AVAILABLE and settings.step_gemm.startswith(STEP_MICROKERNEL)
-    P = choose_chunks(B, H, G, settings.threads)
-    return Call(settings.threads, make_plan(H, G, P), use_mk)
+    blocks = 1
+    if use_mk and row_weight_bytes is not None:
+        blocks = choose_row_blocks(B, H, G, row_weight_bytes, settings.threads)
+    P = 1 if blocks > 1 else choose_chunks(B, H, G, settings.threads)
+    return Call(settings.threads, make_plan(H, G, P), use_mk, row_bounds(B, blocks))
 
 
 def team_size(call: Call, flops: int) -> int:
@@ -72,9 +85,10 @@ def team_size(call: Call, flops: int) -> int:
 
 
 def loop_threads(call: Call) -> bool:
-    """Set Numba's thread count for the time loop; True if it runs in parallel."""
-    if call.plan.P > 1:
-        set_threads(call.plan.P)
+    """Set Numba's thread count for the time loop; True if its chunks of units run in parallel."""
+    n = max(call.plan.P, len(call.rows) - 1)
+    if n > 1:
+        set_threads(n)
     return call.plan.P > 1
 
 

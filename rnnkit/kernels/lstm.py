@@ -44,7 +44,7 @@ def lstm_forward(
     states = {"h0": h0, "c0": c0}
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, states, lengths, G=4, finite_x=False)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 4, T)
+    call = driver.setup(settings, B, H, 4, T, _row_weight_bytes(B, args.x.shape[2], H))
     p = call.plan
     bias = np.zeros(4 * H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
@@ -80,7 +80,7 @@ def lstm_forward(
                 gates = driver.input_projection(call, x_ro, args.W_ih, scratch=not need_cache)
                 wx = w
             lstm_loops.forward(
-                driver.loop_threads(call), gates, bias, a_h, h, c, tanh_c, y, lens,
+                driver.loop_threads(call), call.rows, gates, bias, a_h, h, c, tanh_c, y, lens,
                 p.units, p.off, w.panels, w.gathered, call.use_mk, x_ro, wx.panels, fuse_x,
             )  # fmt: skip
     h_n, c_n = h[T % Th].copy(), c[T % Th].copy()
@@ -92,6 +92,14 @@ def lstm_forward(
         args.x, args.W_ih, args.W_hh, args.b_ih is not None, h, c, gates, tanh_c, mask
     )
     return y, h_n, c_n, cache
+
+
+def _row_weight_bytes(B: int, I: int, H: int) -> int:
+    """Packed weights a step streams: ``W_hh``, and ``W_ih`` when made in the steps."""
+    from rnnkit.kernels import plan
+
+    K = H + (I if plan.fuse_input(True, B, I, 4 * H) else 0)
+    return 4 * K * 4 * H
 
 
 def lstm_backward(
@@ -116,7 +124,7 @@ def lstm_backward(
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
     dc = driver.fresh_grad("dc_n", dc_n, (B, H))
-    call = driver.setup(settings, B, H, 4, T)
+    call = driver.setup(settings, B, H, 4, T, _row_weight_bytes(B, x.shape[2], H))
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
     db = np.zeros(4 * H, np.float32)
@@ -139,11 +147,13 @@ def lstm_backward(
         with plan.team():
             w = plan.pack_back(W_hh_ro, p, call.use_mk, "w_pack", call.threads)
             dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
+            dbs = np.zeros((len(call.rows) - 1, 4 * H), np.float32)  # Σ_t da of each block
             lstm_loops.backward(
-                driver.loop_threads(call), dy, gates_ro, c_ro, tanh_c_ro, dh, dc, dhp, da,
-                da_c, db, lens, p.units, p.off, w.panels, p.k_max, p.n_hpanels, w.gathered,
-                call.use_mk,
+                driver.loop_threads(call), call.rows, dy, gates_ro, c_ro, tanh_c_ro, dh, dc,
+                dhp, da, da_c, dbs, lens, p.units, p.off, w.panels, p.k_max, p.n_hpanels,
+                w.gathered, call.use_mk,
             )  # fmt: skip
+            db = dbs[0] if len(dbs) == 1 else dbs.sum(axis=0)
             dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                 (LSTM-1')
             dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, 4 * H, da, h[:T])])
     db_ih = db if has_bias else None

@@ -1,5 +1,7 @@
 """The LSTM time loops: per step, each chunk's recurrent GEMM then its fused pointwise math.
 
+A team splits a call either by units (chunks, one fork-join a step) or by rows (blocks of
+the batch, each thread running every step of its rows; see ``plan.choose_row_blocks``).
 Equations as :mod:`rnnkit.ops.lstm` (LSTM-1)–(LSTM-5) and their derivatives, gate blocks
 i, f, g, o. Arrays indexed by time are in PyTorch's natural gate order (they are the
 cache of :func:`rnnkit.ops.lstm.lstm_forward`); the per-step buffers ``a_h`` (forward)
@@ -26,27 +28,49 @@ _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
 
 @njit(**NJ)
 def forward_chunk(
-    t, k, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk, x, wxp, fuse_x
+    t,
+    k,
+    r0,
+    r1,
+    gates,
+    bias,
+    a_h,
+    h,
+    c,
+    tanh_c,
+    y,
+    lengths,
+    units,
+    off,
+    wp,
+    wc,
+    use_mk,
+    x,
+    wxp,
+    fuse_x,
 ):
-    """Step ``t`` for chunk ``k``: ``a_h = h_{t−1} W_hhᵀ`` on its columns, then (LSTM-1)–(LSTM-5).
+    """Step ``t``, chunk ``k``, rows ``r0:r1``: ``a_h = h_{t−1} W_hhᵀ``, then (LSTM-1)–(LSTM-5).
 
+    The product covers the chunk's columns, the gate math its units.
     ``gates[t]`` holds ``W_ih x_t`` on entry and the activated gates on exit. With
     ``fuse_x`` (microkernel only) the input projection is made here instead, into ``a_h``
     from ``x[t]`` and the panels ``wxp`` of ``W_ihᵀ``, and ``gates[t]`` is only written.
     """
     B, H = h.shape[1], h.shape[2]
+    M = r1 - r0
     i0, i1, it = t % h.shape[0], (t + 1) % h.shape[0], t % tanh_c.shape[0]
     u0, n, o = units[k], units[k + 1] - units[k], off[k]
-    a_ptr, ldc = a_h.ctypes.data, a_h.shape[1]
+    ldc = a_h.shape[1]
+    a_ptr = a_h.ctypes.data + r0 * ldc * 4
     if fuse_x:  # W_ih x_t, then += W_hh h_{t−1} below                              (LSTM-1)
         I = x.shape[2]
-        x_t = x.ctypes.data + t * B * I * 4
-        step_gemm(x_t, I, B, I, k, off, wxp.ctypes.data, wc.ctypes.data, a_ptr, ldc, True)
-    h_prev_ptr = h.ctypes.data + i0 * B * H * 4
+        x_t = x.ctypes.data + (t * B + r0) * I * 4
+        step_gemm(x_t, I, M, I, k, off, wxp.ctypes.data, wc.ctypes.data, a_ptr, ldc, True)
+    h_prev_ptr = h.ctypes.data + (i0 * B + r0) * H * 4
     step_gemm(
-        h_prev_ptr, H, B, H, k, off, wp.ctypes.data, wc.ctypes.data, a_ptr, ldc, use_mk, fuse_x
+        h_prev_ptr, H, M, H, k, off, wp.ctypes.data, wc.ctypes.data, a_ptr, ldc, use_mk, fuse_x
     )
-    for b in range(B):
+    for b in range(r0, r1):
         for q in range(4):  # gate q's pre-activation, activated in place      (LSTM-1)–(LSTM-3)
             g_q = gates[t, b, q * H + u0 : q * H + u0 + n]
             r_q, b_q = a_h[b, o + q * n : o + (q + 1) * n], bias[q * H + u0 : q * H + u0 + n]
@@ -91,6 +115,8 @@ def forward_chunk(
 def backward_chunk(
     t,
     k,
+    r0,
+    r1,
     dy,
     gates,
     c,
@@ -110,7 +136,7 @@ def backward_chunk(
     wc,
     use_mk,
 ):
-    """Step ``t`` backwards for chunk ``k``: the gate gradients, then a partial of ∂L/∂h_{t−1}.
+    """Step ``t`` backwards, chunk ``k``, rows ``r0:r1``: gate gradients, a partial of ∂L/∂h_{t−1}.
 
     (LSTM-5')–(LSTM-2') on its units, then its partial of ``∂L/∂h_{t−1} = da_t W_hh`` into
     ``dhp[(t − 1) & 1, k]``.
@@ -118,13 +144,13 @@ def backward_chunk(
     ``dh`` carries ∂L/∂h past padded steps (SEQ-2'); on entry it gets the partials of step
     ``t + 1`` from ``dhp[t & 1]``. ``dc`` carries ∂L/∂c; ``db`` accumulates Σ_t da.
     """
-    B, H = dh.shape
+    H = dh.shape[1]
     P = dhp.shape[1]
     rd = t & 1
     u0, n, o = units[k], units[k + 1] - units[k], off[k]
     db_i, db_f = db[u0 : u0 + n], db[H + u0 : H + u0 + n]
     db_g, db_o = db[2 * H + u0 : 2 * H + u0 + n], db[3 * H + u0 : 3 * H + u0 + n]
-    for b in range(B):
+    for b in range(r0, r1):
         m = _ONE if t < lengths[b] else _ZERO
         dh_b = dh[b, u0 : u0 + n]
         for p in range(P):
@@ -160,9 +186,9 @@ def backward_chunk(
         add_into(db_o, d_o)
     wr = 1 - rd  # (LSTM-1') this chunk's share of da_t W_hh, for step t − 1
     step_gemm_back(
-        da_c.ctypes.data + o * 4,
+        da_c.ctypes.data + (r0 * da_c.shape[1] + o) * 4,
         da_c.shape[1],
-        B,
+        r1 - r0,
         4 * n,
         k,
         o,
@@ -171,7 +197,7 @@ def backward_chunk(
         n_hpanels,
         wc.ctypes.data,
         H,
-        dhp[wr, k].ctypes.data,
+        dhp[wr, k].ctypes.data + r0 * dhp.shape[3] * 4,
         dhp.shape[3],
         use_mk,
     )
@@ -179,63 +205,62 @@ def backward_chunk(
 
 @njit(parallel=True, **NJ)
 def forward(
-    parallel, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc, use_mk, x, wxp, fuse_x
+    parallel,
+    rows,
+    gates,
+    bias,
+    a_h,
+    h,
+    c,
+    tanh_c,
+    y,
+    lengths,
+    units,
+    off,
+    wp,
+    wc,
+    use_mk,
+    x,
+    wxp,
+    fuse_x,
 ):
-    """All steps; chunks on the team when ``parallel``, else on the calling thread.
+    """All steps: by blocks of rows, by chunks of units on the team, or on the calling thread.
 
+    ``rows`` holds the boundaries of the row blocks. With more than one block each thread
+    of the team runs every step of its own rows (one chunk of units): rows do not depend
+    on each other, so the steps need no fork-join. Otherwise the chunks of units run on
+    the team when ``parallel`` (one fork-join a step), else on the calling thread.
     ``fuse_x``: each step makes its own input projection (see :func:`forward_chunk`).
     """
     P = units.shape[0] - 1
-    for t in range(gates.shape[0]):
-        if parallel:  # one fork-join per phase of a step
+    T, B = y.shape[0], y.shape[1]
+    if rows.shape[0] > 2:
+        for q in prange(rows.shape[0] - 1):
+            for t in range(T):
+                forward_chunk(
+                    t, 0, rows[q], rows[q + 1], gates, bias, a_h, h, c, tanh_c, y, lengths,
+                    units, off, wp, wc, use_mk, x, wxp, fuse_x,
+                )  # fmt: skip
+        return
+    for t in range(T):
+        if parallel:  # one fork-join a step
             for k in prange(P):
                 forward_chunk(
-                    t,
-                    np.int64(k),
-                    gates,
-                    bias,
-                    a_h,
-                    h,
-                    c,
-                    tanh_c,
-                    y,
-                    lengths,
-                    units,
-                    off,
-                    wp,
-                    wc,
-                    use_mk,
-                    x,
-                    wxp,
-                    fuse_x,
-                )
+                    t, np.int64(k), 0, B, gates, bias, a_h, h, c, tanh_c, y, lengths, units,
+                    off, wp, wc, use_mk, x, wxp, fuse_x,
+                )  # fmt: skip
         else:
             for k in range(P):
                 forward_chunk(
-                    t,
-                    k,
-                    gates,
-                    bias,
-                    a_h,
-                    h,
-                    c,
-                    tanh_c,
-                    y,
-                    lengths,
-                    units,
-                    off,
-                    wp,
-                    wc,
-                    use_mk,
-                    x,
-                    wxp,
-                    fuse_x,
-                )
+                    t, k, 0, B, gates, bias, a_h, h, c, tanh_c, y, lengths, units, off, wp, wc,
+                    use_mk, x, wxp, fuse_x,
+                )  # fmt: skip
 
 
 @njit(parallel=True, **NJ)
 def backward(
     parallel,
+    rows,
     dy,
     gates,
     c,
@@ -255,54 +280,31 @@ def backward(
     wc,
     use_mk,
 ):
-    """All steps backwards; chunks on the team when ``parallel``."""
+    """All steps backwards, split as :func:`forward`.
+
+    ``db`` has one row per block of rows (one in all for the chunks of units): block ``q``
+    accumulates its ``Σ_t da`` into ``db[q]``; the caller sums them.
+    """
     P = units.shape[0] - 1
-    for t in range(gates.shape[0] - 1, -1, -1):
-        if parallel:  # one fork-join per phase of a step
+    T, B = gates.shape[0], gates.shape[1]
+    if rows.shape[0] > 2:
+        for q in prange(rows.shape[0] - 1):
+            for t in range(T - 1, -1, -1):
+                backward_chunk(
+                    t, 0, rows[q], rows[q + 1], dy, gates, c, tanh_c, dh, dc, dhp, da, da_c,
+                    db[q], lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip
+        return
+    for t in range(T - 1, -1, -1):
+        if parallel:  # one fork-join a step
             for k in prange(P):
                 backward_chunk(
-                    t,
-                    np.int64(k),
-                    dy,
-                    gates,
-                    c,
-                    tanh_c,
-                    dh,
-                    dc,
-                    dhp,
-                    da,
-                    da_c,
-                    db,
-                    lengths,
-                    units,
-                    off,
-                    wpt,
-                    k_max,
-                    n_hpanels,
-                    wc,
-                    use_mk,
-                )
+                    t, np.int64(k), 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, da_c, db[0],
+                    lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip
         else:
             for k in range(P):
                 backward_chunk(
-                    t,
-                    k,
-                    dy,
-                    gates,
-                    c,
-                    tanh_c,
-                    dh,
-                    dc,
-                    dhp,
-                    da,
-                    da_c,
-                    db,
-                    lengths,
-                    units,
-                    off,
-                    wpt,
-                    k_max,
-                    n_hpanels,
-                    wc,
-                    use_mk,
-                )
+                    t, k, 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, da_c, db[0], lengths,
+                    units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip

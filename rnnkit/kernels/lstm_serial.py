@@ -71,6 +71,8 @@ def forward(
         forward_chunk(
             t,
             0,
+            0,
+            B,
             gates,
             bias,
             a_h,
@@ -135,6 +137,8 @@ def backward(
         backward_chunk(
             t,
             0,
+            0,
+            B,
             dy,
             gates,
             c,

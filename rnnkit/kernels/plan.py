@@ -22,18 +22,20 @@ import numpy as np
 
 from rnnkit.kernels.blas import blas_threads, set_blas_threads
 from rnnkit.kernels.buffers import workspace
-from rnnkit.kernels.microkernel import NR, VL, pack_panels, pack_panels_serial
+from rnnkit.kernels.microkernel import MR, NR, VL, pack_panels, pack_panels_serial
 
 __all__ = [
     "Plan",
     "Weights",
     "busy_threads",
     "choose_chunks",
+    "choose_row_blocks",
     "fuse_input",
     "make_plan",
     "pack",
     "pack_back",
     "panels",
+    "row_bounds",
     "set_threads",
     "team",
     "workspace",
@@ -62,6 +64,47 @@ FUSED_INPUT_MAX_BYTES = 1 << 19
 def fuse_input(use_mk: bool, B: int, I: int, GH: int) -> bool:
     """Whether an LSTM call makes its input projection inside the steps (see above)."""
     return use_mk and B >= FUSED_INPUT_MIN_ROWS and 4 * GH * I <= FUSED_INPUT_MAX_BYTES
+
+
+# Rows instead of units. A step split by units has each thread write every row of the
+# step's arrays (gates, h, c, y) in pieces of its units interleaved with the other
+# threads' pieces. Measured on 2 cores (AMD Zen 4), the gate math of an LSTM step at
+# B = 32, H = 128 then took longer on two threads than on one (11 against 7 µs); split
+# by rows it took 4.6 µs. Rows do not depend on each other, so each thread can also run
+# every step of its own rows with no fork-join at all. The price: every thread streams
+# all the packed weights on every step. Whole LSTM layers on that host, rows against
+# units (benchmarks/README.md, session 10): inference 4.3–4.8 against 5.9–6.1 ms at
+# (B, T, I, H) = (32, 100, 64, 128), 28.0 against 28.5–29.0 at (64, 100, 128, 256) and
+# 69–70 against 74–77 at (64, 50, 512, 512), with 4 MiB of weights a step; training no
+# slower anywhere. So rows are used up to ROW_SPLIT_MAX_BYTES of weights a step, with at
+# least one full register tile of rows (MR) per thread.
+ROW_SPLIT_MAX_BYTES = 1 << 22
+
+
+def choose_row_blocks(B: int, H: int, G: int, weight_bytes: int, threads: int) -> int:
+    """Blocks of rows a call's team splits into (1: split by units, or one thread).
+
+    ``weight_bytes``: the packed weights a step streams (``W_hh``, and ``W_ih`` when the
+    input projection is made in the steps).
+    """
+    step_flops = 2 * B * H * G * H
+    if busy_threads(step_flops, PARALLEL_STEP_FLOPS, threads) == 1:
+        return 1  # a step too small to repay a fork-join
+    if weight_bytes > ROW_SPLIT_MAX_BYTES:
+        return 1
+    blocks = min(threads, B // MR)
+    return blocks if blocks >= 2 else 1
+
+
+@functools.lru_cache(maxsize=64)
+def row_bounds(B: int, blocks: int) -> np.ndarray:
+    """Boundaries of ``blocks`` blocks of rows ``0:B``, on multiples of MR where B allows.
+
+    Cached: the array must not be modified.
+    """
+    step = MR if blocks * MR <= B else 1
+    inner = [round(q * B / blocks / step) * step for q in range(blocks)]
+    return np.array([*inner, B], dtype=np.int64)
 
 
 # Packing fewer elements than this runs on one thread.

@@ -2,8 +2,9 @@
 
 Shapes come from hypothesis (derandomized): B = 1, H not a multiple of the vector width,
 T = 1, ragged lengths, with and without biases and initial states. The same comparison
-runs on the multi-threaded path (chunks split over two threads) and on the BLAS-per-step
-fallback, and for a shape large enough to split by the default rule.
+runs on the multi-threaded path (chunks of units split over two threads; for the LSTM
+also blocks of rows), on the BLAS-per-step fallback, and for shapes large enough to split
+by the default rules.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from rnnkit import kernels
 from rnnkit.kernels import driver, lstm_loops, lstm_serial, microkernel, plan
 
 CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"]
-CASE = st.fixed_dictionaries(
-    {
-        "T": st.integers(1, 6),
-        "B": st.integers(1, 5),
-        "I": st.integers(1, 5),
-        "H": st.integers(1, 11),
-        "ragged": st.booleans(),
-        "bias": st.booleans(),
-        "states": st.booleans(),
-        "seed": st.integers(0, 2**32 - 1),
-    }
-)
+CASE_PARTS = {
+    "T": st.integers(1, 6),
+    "B": st.integers(1, 5),
+    "I": st.integers(1, 5),
+    "H": st.integers(1, 11),
+    "ragged": st.booleans(),
+    "bias": st.booleans(),
+    "states": st.booleans(),
+    "seed": st.integers(0, 2**32 - 1),
+}
+CASE = st.fixed_dictionaries(CASE_PARTS)
 FEW = settings(max_examples=8, derandomize=True, deadline=None, database=None)
 FIXTURES_OK = settings(FEW, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -104,6 +104,48 @@ def test_lstm_input_projection_inside_the_steps_equals_ops(kcheck, monkeypatch, 
     monkeypatch.setattr(module, "forward", spy)
     check_case(kcheck, "lstm", case)
     assert seen == [True]
+
+
+ROW_CASE = st.fixed_dictionaries(
+    {**CASE_PARTS, "B": st.integers(2 * microkernel.MR, 2 * microkernel.MR + 9)}
+)
+
+
+@pytest.fixture
+def rows_always(two_threads_always, monkeypatch):
+    """Split every LSTM call into two blocks of rows (``plan.choose_row_blocks``)."""
+    if not microkernel.AVAILABLE:
+        pytest.skip("no microkernel on this CPU: calls are split by units only")
+    monkeypatch.setattr(plan, "ROW_SPLIT_MAX_BYTES", 1 << 62)
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+@FIXTURES_OK
+@given(case=ROW_CASE)
+def test_lstm_split_by_rows_equals_ops(kcheck, rows_always, monkeypatch, fuse, case):
+    """Each thread runs every step of its block of rows, forward and backward."""
+    monkeypatch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1 if fuse else 1 << 30)
+    seen = []
+    for loop_name in ("forward", "backward"):
+        loop = getattr(lstm_loops, loop_name)
+
+        def spy(*args, loop=loop):
+            seen.append(len(args[1]) - 1)  # the blocks of rows
+            return loop(*args)
+
+        monkeypatch.setattr(lstm_loops, loop_name, spy)
+    check_case(kcheck, "lstm", case)
+    assert seen == [2, 2]
+
+
+def test_an_lstm_call_of_the_benchmark_splits_by_rows_by_default(kcheck):
+    if kernels.backend().threads < 2 or not microkernel.AVAILABLE:
+        pytest.skip("one thread or no microkernel: no blocks of rows")
+    call = driver.setup(kernels.backend(), 32, 128, 4, 3, 4 * (128 + 64) * 512)
+    assert call.plan.P == 1
+    assert len(call.rows) - 1 == 2
+    case = {"T": 3, "B": 32, "I": 64, "H": 128, "ragged": True, "bias": True, "states": True}
+    check_case(kcheck, "lstm", {**case, "seed": 7})
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

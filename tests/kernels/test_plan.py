@@ -1,4 +1,5 @@
-"""How many threads a kernel call uses: chunks of a step, shares of a product after the loop."""
+"""How many threads a kernel call uses: chunks of a step or blocks of rows, shares of a
+product after the loop."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import pytest
 
 from rnnkit.kernels import driver, plan
+from rnnkit.kernels.microkernel import MR
 
 
 def step_flops(B: int, H: int, G: int) -> int:
@@ -56,3 +58,26 @@ def test_products_after_the_loop_use_the_threads_they_keep_busy():
     assert plan.busy_threads(limit, limit, 16) == 2
     assert plan.busy_threads(3 * limit, limit, 16) == 6
     assert plan.busy_threads(100 * limit, limit, 64) == 64
+
+
+def test_rows_split_with_a_register_tile_per_thread_and_weights_that_fit():
+    small = 4 * (128 + 64) * 4 * 128  # the LSTM at (B, I, H) = (32, 64, 128), fused
+    assert plan.choose_row_blocks(32 * MR // 8, 128, 4, small, 2) == 2
+    assert plan.choose_row_blocks(2 * MR, 128, 4, small, 2) == 2
+    assert plan.choose_row_blocks(2 * MR - 1, 128, 4, small, 2) == 1  # a block without a tile
+    assert plan.choose_row_blocks(4 * MR, 128, 4, small, 16) == 4  # one tile each at most
+    assert plan.choose_row_blocks(4 * MR, 128, 4, small, 1) == 1
+    assert plan.choose_row_blocks(4 * MR, 128, 4, plan.ROW_SPLIT_MAX_BYTES + 1, 2) == 1
+    assert plan.choose_row_blocks(4 * MR, 8, 4, 4 * 8 * 32, 2) == 1  # a step too small to split
+
+
+@pytest.mark.parametrize(("B", "blocks"), [(16, 2), (20, 2), (33, 3), (5, 2), (64, 4)])
+def test_row_blocks_cover_every_row_once_on_tile_boundaries(B, blocks):
+    bounds = plan.row_bounds(B, blocks)
+    assert bounds[0] == 0
+    assert bounds[-1] == B
+    assert len(bounds) == blocks + 1
+    sizes = [int(b) for b in bounds[1:] - bounds[:-1]]
+    assert all(size >= 1 for size in sizes), sizes
+    if blocks * MR <= B:
+        assert all(b % MR == 0 for b in bounds[:-1]), bounds
