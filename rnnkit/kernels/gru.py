@@ -42,7 +42,7 @@ def gru_forward(
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=3)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 3, T)
+    call = driver.setup(settings, B, H, 3, T, 4 * 3 * H * H if reset_after else None)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     b_ih, b_hh = (np.zeros(3 * H, np.float32),) * 2 if args.b_ih is None else (args.b_ih, args.b_hh)
     Th, Tk = (T + 1, T) if need_cache else (2, 1)
@@ -60,8 +60,9 @@ def gru_forward(
             a_h = ws.get("a_h", (B, p.ncols))
             par = driver.loop_threads(call)
             gru_loops.forward(
-                par, gates, bias, a_h, h, extra, y, lens, p.units, p.off, w.panels, w.gathered, mk
-            )
+                par, call.rows, gates, bias, a_h, h, extra, y, lens, p.units, p.off, w.panels,
+                w.gathered, mk,
+            )  # fmt: skip
         else:
             bias = b_ih + b_hh
             p2, p1 = plan.make_plan(H, 2, P), plan.make_plan(H, 1, P, base=2 * H)
@@ -116,7 +117,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
-    call = driver.setup(settings, B, H, 3, T)
+    call = driver.setup(settings, B, H, 3, T, 4 * 3 * H * H if reset_after else None)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     lens = driver.lengths_of(None, mask, T, B)
     db = np.zeros(3 * H, np.float32)
@@ -127,9 +128,11 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
             w = plan.pack_back(W, p, mk, "w_pack", n_thr)
             da_hn = ws.get("da_hn", (T, B, H))
             da_c, dhp = ws.get("da_c", (B, p.ncols)), ws.get("dhp", (2, P, B, p.hpad), zero=True)
-            db_hn = np.zeros(H, np.float32)
+            R = len(call.rows) - 1  # blocks of rows, each with its own Σ_t of the biases
+            dbs, db_hns = np.zeros((R, 3 * H), np.float32), np.zeros((R, H), np.float32)
             gru_loops.backward(
                 driver.loop_threads(call),  # after packing, which sets its own thread count
+                call.rows,
                 dy,
                 ro(gates),
                 ro(h),
@@ -139,8 +142,8 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
                 da,
                 da_hn,
                 da_c,
-                db,
-                db_hn,
+                dbs,
+                db_hns,
                 lens,
                 p.units,
                 p.off,
@@ -151,6 +154,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
                 mk,
             )
             blocks = [(0, 2 * H, da, h[:T]), (2 * H, H, da_hn, h[:T])]
+            db, db_hn = dbs.sum(axis=0), db_hns.sum(axis=0)
             db_hh = np.concatenate([db[: 2 * H], db_hn])
         else:
             p2, p1 = plan.make_plan(H, 2, P), plan.make_plan(H, 1, P, base=2 * H)

@@ -22,27 +22,27 @@ _ONE, _ZERO = np.float32(1.0), np.float32(0.0)
 
 
 @njit(**NJ)
-def _forward_chunk(t, k, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk):
-    """Step ``t`` for chunk ``k``; ``gates[t]`` holds ``W_ih x_t`` on entry, r, z, n on exit."""
+def _forward_chunk(t, k, r0, r1, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk):
+    """Step ``t``, chunk ``k``, rows ``r0:r1``; ``gates[t]``: ``W_ih x_t`` in, r, z, n out."""
     B, H = h.shape[1], h.shape[2]
     i0, i1, ih = t % h.shape[0], (t + 1) % h.shape[0], t % hn.shape[0]
     u0, n, o = units[k], units[k + 1] - units[k], off[k]
     step_gemm(
-        h.ctypes.data + i0 * B * H * 4,
+        h.ctypes.data + (i0 * B + r0) * H * 4,
         H,
-        B,
+        r1 - r0,
         H,
         k,
         off,
         wp.ctypes.data,
         wc.ctypes.data,
-        a_h.ctypes.data,
+        a_h.ctypes.data + r0 * a_h.shape[1] * 4,
         a_h.shape[1],
         use_mk,
     )
     b_r, b_z = bias[u0 : u0 + n], bias[H + u0 : H + u0 + n]
     b_in, b_hn = bias[2 * H + u0 : 2 * H + u0 + n], bias[3 * H + u0 : 3 * H + u0 + n]
-    for b in range(B):
+    for b in range(r0, r1):
         x_r, x_z = gates[t, b, u0 : u0 + n], gates[t, b, H + u0 : H + u0 + n]
         x_n = gates[t, b, 2 * H + u0 : 2 * H + u0 + n]
         h_r, h_z, h_n = a_h[b, o : o + n], a_h[b, o + n : o + 2 * n], a_h[b, o + 2 * n : o + 3 * n]
@@ -71,6 +71,8 @@ def _forward_chunk(t, k, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc
 def _backward_chunk(
     t,
     k,
+    r0,
+    r1,
     dy,
     gates,
     h,
@@ -91,18 +93,18 @@ def _backward_chunk(
     wc,
     use_mk,
 ):
-    """Step ``t`` backwards for chunk ``k``: the gate gradients, then a partial of ∂L/∂h_{t−1}.
+    """Step ``t`` backwards, chunk ``k``, rows ``r0:r1``: gate gradients, a partial of ∂L/∂h_{t−1}.
 
     (GRU-5'), (GRU-3'), (GRU-2'), (GRU-1') on its units, then its partial of ``da_h W_hh``
     with ``da_h = [da_r, da_z, da_n ⊙ r]`` into ``dhp[(t − 1) & 1, k]``.
     """
-    B, H = dh.shape
+    H = dh.shape[1]
     P = dhp.shape[1]
     rd = t & 1
     u0, n, o = units[k], units[k + 1] - units[k], off[k]
     db_r, db_z = db[u0 : u0 + n], db[H + u0 : H + u0 + n]
     db_n, dbh_n = db[2 * H + u0 : 2 * H + u0 + n], db_hn[u0 : u0 + n]
-    for b in range(B):
+    for b in range(r0, r1):
         m = _ONE if t < lengths[b] else _ZERO
         dh_b = dh[b, u0 : u0 + n]
         for p in range(P):
@@ -137,9 +139,9 @@ def _backward_chunk(
         add_into(dbh_n, d_hn)
     wr = 1 - rd  # this chunk's share of da_h W_hh, for step t − 1
     step_gemm_back(
-        da_c.ctypes.data + o * 4,
+        da_c.ctypes.data + (r0 * da_c.shape[1] + o) * 4,
         da_c.shape[1],
-        B,
+        r1 - r0,
         3 * n,
         k,
         o,
@@ -148,32 +150,47 @@ def _backward_chunk(
         n_hpanels,
         wc.ctypes.data,
         H,
-        dhp[wr, k].ctypes.data,
+        dhp[wr, k].ctypes.data + r0 * dhp.shape[3] * 4,
         dhp.shape[3],
         use_mk,
     )
 
 
 @njit(parallel=True, **NJ)
-def forward(parallel, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk):
-    """All steps; chunks on the team when ``parallel``, else on the calling thread."""
+def forward(parallel, rows, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk):
+    """All steps: by blocks of rows, by chunks of units on the team, or on the calling thread.
+
+    As :func:`rnnkit.kernels.lstm_loops.forward`: with more than one block of ``rows``
+    each thread runs every step of its rows.
+    """
     P = units.shape[0] - 1
-    for t in range(gates.shape[0]):
-        if parallel:  # one fork-join per phase of a step
+    T, B = y.shape[0], y.shape[1]
+    if rows.shape[0] > 2:
+        for q in prange(rows.shape[0] - 1):
+            for t in range(T):
+                _forward_chunk(
+                    t, 0, rows[q], rows[q + 1], gates, bias, a_h, h, hn, y, lengths, units, off,
+                    wp, wc, use_mk,
+                )  # fmt: skip
+        return
+    for t in range(T):
+        if parallel:  # one fork-join a step
             for k in prange(P):
                 _forward_chunk(
-                    t, np.int64(k), gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk
-                )
+                    t, np.int64(k), 0, B, gates, bias, a_h, h, hn, y, lengths, units, off, wp,
+                    wc, use_mk,
+                )  # fmt: skip
         else:
             for k in range(P):
                 _forward_chunk(
-                    t, k, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk
+                    t, k, 0, B, gates, bias, a_h, h, hn, y, lengths, units, off, wp, wc, use_mk
                 )
 
 
 @njit(parallel=True, **NJ)
 def backward(
     parallel,
+    rows,
     dy,
     gates,
     h,
@@ -194,56 +211,31 @@ def backward(
     wc,
     use_mk,
 ):
-    """All steps backwards; chunks on the team when ``parallel``."""
+    """All steps backwards, split as :func:`forward`.
+
+    Block ``q`` of rows sums its bias gradients into ``db[q]`` and ``db_hn[q]`` (a single
+    block when split by units).
+    """
     P = units.shape[0] - 1
-    for t in range(gates.shape[0] - 1, -1, -1):
-        if parallel:  # one fork-join per phase of a step
+    T, B = gates.shape[0], gates.shape[1]
+    if rows.shape[0] > 2:
+        for q in prange(rows.shape[0] - 1):
+            for t in range(T - 1, -1, -1):
+                _backward_chunk(
+                    t, 0, rows[q], rows[q + 1], dy, gates, h, hn, dh, dhp, da, da_hn, da_c, db[q],
+                    db_hn[q], lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip
+        return
+    for t in range(T - 1, -1, -1):
+        if parallel:  # one fork-join a step
             for k in prange(P):
                 _backward_chunk(
-                    t,
-                    np.int64(k),
-                    dy,
-                    gates,
-                    h,
-                    hn,
-                    dh,
-                    dhp,
-                    da,
-                    da_hn,
-                    da_c,
-                    db,
-                    db_hn,
-                    lengths,
-                    units,
-                    off,
-                    wpt,
-                    k_max,
-                    n_hpanels,
-                    wc,
-                    use_mk,
-                )
+                    t, np.int64(k), 0, B, dy, gates, h, hn, dh, dhp, da, da_hn, da_c, db[0],
+                    db_hn[0], lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip
         else:
             for k in range(P):
                 _backward_chunk(
-                    t,
-                    k,
-                    dy,
-                    gates,
-                    h,
-                    hn,
-                    dh,
-                    dhp,
-                    da,
-                    da_hn,
-                    da_c,
-                    db,
-                    db_hn,
-                    lengths,
-                    units,
-                    off,
-                    wpt,
-                    k_max,
-                    n_hpanels,
-                    wc,
-                    use_mk,
-                )
+                    t, k, 0, B, dy, gates, h, hn, dh, dhp, da, da_hn, da_c, db[0], db_hn[0],
+                    lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                )  # fmt: skip

@@ -41,7 +41,7 @@ def rnn_forward(
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=1)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 1, T)
+    call = driver.setup(settings, B, H, 1, T, 4 * H * H)
     p = call.plan
     bias = np.zeros(H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
@@ -62,8 +62,9 @@ def rnn_forward(
         a_h = plan.workspace().get("a_h", (B, p.ncols))
         par = driver.loop_threads(call)
         rnn_loops.forward(
-            par, act, bias, a_h, h, y, lens, relu, p.units, p.off, w.panels, w.gathered, call.use_mk
-        )
+            par, call.rows, act, bias, a_h, h, y, lens, relu, p.units, p.off, w.panels,
+            w.gathered, call.use_mk,
+        )  # fmt: skip
     h_n = h[T % Th].copy()
     if not need_cache:
         return y, h_n, None
@@ -89,10 +90,10 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
-    call = driver.setup(settings, B, H, 1, T)
+    call = driver.setup(settings, B, H, 1, T, 4 * H * H)
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
-    db = np.zeros(H, np.float32)
+    dbs = np.zeros((len(call.rows) - 1, H), np.float32)  # Σ_t da of each block of rows
     with plan.team():
         w = plan.pack_back(driver.readonly(W_hh), p, call.use_mk, "w_pack", call.threads)
         ws = plan.workspace()
@@ -101,13 +102,14 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
         dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
         rnn_loops.backward(
             driver.loop_threads(call),
+            call.rows,
             dy,
             driver.readonly(act),
             dh,
             dhp,
             da,
             da_c,
-            db,
+            dbs,
             lens,
             nonlinearity == "relu",
             p.units,
@@ -120,5 +122,6 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
         )
         dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                      (RNN-1')
         dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, H, da, h[:T])])
+    db = dbs[0] if len(dbs) == 1 else dbs.sum(axis=0)
     db_ih = db if has_bias else None
     return RNNGrads(dx, dh, dW_ih, dW_hh, db_ih, None if db_ih is None else db.copy())

@@ -2,9 +2,9 @@
 
 Shapes come from hypothesis (derandomized): B = 1, H not a multiple of the vector width,
 T = 1, ragged lengths, with and without biases and initial states. The same comparison
-runs on the multi-threaded path (chunks of units split over two threads; for the LSTM
-also blocks of rows), on the BLAS-per-step fallback, and for shapes large enough to split
-by the default rules.
+runs on the multi-threaded path (chunks of units split over two threads; also blocks of
+rows, for every cell but the reset-before GRU), on the BLAS-per-step fallback, and for
+shapes large enough to split by the default rules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnkit import kernels
-from rnnkit.kernels import driver, lstm_loops, lstm_serial, microkernel, plan
+from rnnkit.kernels import (
+    driver,
+    gru_loops,
+    lstm_loops,
+    lstm_serial,
+    microkernel,
+    plan,
+    rnn_loops,
+)
 
 CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"]
 CASE_PARTS = {
@@ -113,28 +121,35 @@ ROW_CASE = st.fixed_dictionaries(
 
 @pytest.fixture
 def rows_always(two_threads_always, monkeypatch):
-    """Split every LSTM call into two blocks of rows (``plan.choose_row_blocks``)."""
+    """Split every call that can into two blocks of rows (``plan.choose_row_blocks``)."""
     if not microkernel.AVAILABLE:
         pytest.skip("no microkernel on this CPU: calls are split by units only")
     monkeypatch.setattr(plan, "ROW_SPLIT_MAX_BYTES", 1 << 62)
 
 
-@pytest.mark.parametrize("fuse", [False, True])
+ROW_LOOPS = {"rnn_tanh": rnn_loops, "rnn_relu": rnn_loops, "lstm": lstm_loops, "gru": gru_loops}
+
+
+@pytest.mark.parametrize("name", list(ROW_LOOPS))
 @FIXTURES_OK
-@given(case=ROW_CASE)
-def test_lstm_split_by_rows_equals_ops(kcheck, rows_always, monkeypatch, fuse, case):
-    """Each thread runs every step of its block of rows, forward and backward."""
-    monkeypatch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1 if fuse else 1 << 30)
-    seen = []
-    for loop_name in ("forward", "backward"):
-        loop = getattr(lstm_loops, loop_name)
+@given(case=ROW_CASE, fuse=st.booleans())
+def test_split_by_rows_equals_ops(kcheck, rows_always, monkeypatch, name, case, fuse):
+    """Each thread runs every step of its block of rows, forward and backward.
 
-        def spy(*args, loop=loop):
-            seen.append(len(args[1]) - 1)  # the blocks of rows
-            return loop(*args)
+    ``fuse``: the LSTM's input projection inside the steps.
+    """
+    module, seen = ROW_LOOPS[name], []
+    with monkeypatch.context() as patch:
+        patch.setattr(plan, "FUSED_INPUT_MIN_ROWS", 1 if fuse else 1 << 30)
+        for loop_name in ("forward", "backward"):
+            loop = getattr(module, loop_name)
 
-        monkeypatch.setattr(lstm_loops, loop_name, spy)
-    check_case(kcheck, "lstm", case)
+            def spy(*args, loop=loop):
+                seen.append(len(args[1]) - 1)  # the blocks of rows
+                return loop(*args)
+
+            patch.setattr(module, loop_name, spy)
+        check_case(kcheck, name, case)
     assert seen == [2, 2]
 
 
