@@ -197,9 +197,12 @@ def _rss_kib(field: str) -> int:
 
 def probe_memory(side: str, cell: str, shape: tuple[int, int, int, int]) -> dict:
     """Peak RSS increase of a training step (run in a fresh process by :func:`memory`)."""
-    fns = step_functions(cell, 2, 3, 4, 8)["train"]  # load every compiled kernel first
-    small = fns[0 if side == "torch" else 1]
-    small()
+    # Load every compiled kernel first: small shapes that take each path of a call (one
+    # thread; the team split by rows; split by units), so that loading machine code from
+    # the cache is not counted as the step's memory.
+    for B, H in ((2, 8), (16, 256), (4, 512)):
+        small = step_functions(cell, B, 2, 4, H)["train"]
+        small[0 if side == "torch" else 1]()
     fns = step_functions(cell, *shape)["train"]
     f = fns[0 if side == "torch" else 1]
     gc.collect()

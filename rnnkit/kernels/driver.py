@@ -27,6 +27,7 @@ from rnnkit.ops.sequence import incoming_grad
 
 __all__ = [
     "Call",
+    "WeightGradients",
     "fresh",
     "fresh_grad",
     "gemm_rows",
@@ -196,6 +197,41 @@ def weight_gradients(
         m = team_size(call, 2 * T * B * n_rows * H)
         gemm_tn_rows(d2, col0, inp2, dW_hh, row0, n_rows, m)
     return dx, dW_ih, dW_hh
+
+
+class WeightGradients:
+    """``dx``, ``dW_ih`` and ``dW_hh`` built block by block of steps, after the loop over each.
+
+    For a backward that holds ``∂L/∂a`` for only a block of steps at a time
+    (:func:`rnnkit.kernels.plan.time_block`): :meth:`add` makes that block's rows of
+    ``dx = da W_ih`` and adds its share of ``dW_ih = Σ_t daᵀ x_t`` and
+    ``dW_hh = Σ_t daᵀ h_{t−1}`` (``h_in[t]`` is the state entering step ``t``).
+    """
+
+    def __init__(self, call: Call, x: np.ndarray, W_ih: np.ndarray, h_in: np.ndarray) -> None:
+        T, B, I = x.shape
+        GH, H = W_ih.shape[0], h_in.shape[2]
+        self.call, self.B = call, B
+        self.x, self.W_ih, self.h_in = readonly(x), readonly(W_ih), readonly(h_in)
+        self.dx = buffers.empty((T, B, I))
+        self.dW_ih = buffers.empty((GH, I))
+        self.dW_hh = buffers.empty((GH, H))
+        self.started = False
+
+    def add(self, t0: int, t1: int, da: np.ndarray) -> None:
+        """The products of steps ``t0 : t1``, whose ``∂L/∂a`` is ``da`` (t1 − t0, B, GH)."""
+        R, GH = (t1 - t0) * self.B, da.shape[2]
+        I, H = self.x.shape[2], self.h_in.shape[2]
+        da2 = readonly(da).reshape(R, GH)
+        x2 = self.x[t0:t1].reshape(R, I)
+        h2 = self.h_in[t0:t1].reshape(R, H)
+        more = self.started
+        n = team_size(self.call, 2 * R * GH * I)
+        gemm_rows(da2, self.W_ih, self.dx[t0:t1].reshape(R, I), False, n)
+        gemm_tn_rows(da2, 0, x2, self.dW_ih, 0, GH, n, accumulate=more)
+        m = team_size(self.call, 2 * R * GH * H)
+        gemm_tn_rows(da2, 0, h2, self.dW_hh, 0, GH, m, accumulate=more)
+        self.started = True
 
 
 def readonly(a: np.ndarray) -> np.ndarray:

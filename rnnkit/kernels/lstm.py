@@ -130,13 +130,13 @@ def lstm_backward(
     db = np.zeros(4 * H, np.float32)
     W_hh_ro, gates_ro, c_ro, tanh_c_ro = map(driver.readonly, (W_hh, gates, c, tanh_c))
     ws = plan.workspace()
-    da = ws.get("da", (T, B, 4 * H))
     da_c = ws.get("da_c", (B, p.ncols))
     if call.serial:  # one compiled call: the packing, every step and the products after
         w = plan.panels(p, backward=True)
         dhp = ws.get("dhp", (2, 1, B, p.hpad))  # zeroed inside
         I = x.shape[2]
         dx, dW_ih, dW_hh = (buffers.empty(s) for s in ((T, B, I), (4 * H, I), (4 * H, H)))
+        da = ws.get("da", (T, B, 4 * H))
         lstm_serial.backward(
             driver.readonly(x), driver.readonly(W_ih), W_hh_ro, dy, gates_ro,
             driver.readonly(h), c_ro, tanh_c_ro, dh, dc, dhp, da, da_c, db, lens,
@@ -148,13 +148,19 @@ def lstm_backward(
             w = plan.pack_back(W_hh_ro, p, call.use_mk, "w_pack", call.threads)
             dhp = ws.get("dhp", (2, p.P, B, p.hpad), zero=True)
             dbs = np.zeros((len(call.rows) - 1, 4 * H), np.float32)  # Σ_t da of each block
-            lstm_loops.backward(
-                driver.loop_threads(call), call.rows, dy, gates_ro, c_ro, tanh_c_ro, dh, dc,
-                dhp, da, da_c, dbs, lens, p.units, p.off, w.panels, p.k_max, p.n_hpanels,
-                w.gathered, call.use_mk,
-            )  # fmt: skip
+            grads = driver.WeightGradients(call, x, W_ih, h[:T])
+            S = plan.time_block(T, B, 4 * H)  # steps of ∂L/∂a held at once
+            da = ws.get("da", (S, B, 4 * H))
+            for t1 in range(T, 0, -S):  # blocks of steps, the last first
+                t0 = max(0, t1 - S)
+                lstm_loops.backward(
+                    driver.loop_threads(call), call.rows, t0, t1, dy, gates_ro, c_ro, tanh_c_ro,
+                    dh, dc, dhp, da, da_c, dbs, lens, p.units, p.off, w.panels, p.k_max,
+                    p.n_hpanels, w.gathered, call.use_mk,
+                )  # fmt: skip
+                grads.add(t0, t1, da[: t1 - t0])  # dx, dW_ih, dW_hh of those steps (LSTM-1')
             db = dbs[0] if len(dbs) == 1 else dbs.sum(axis=0)
             dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's da W_hh                 (LSTM-1')
-            dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, [(0, 4 * H, da, h[:T])])
+            dx, dW_ih, dW_hh = grads.dx, grads.dW_ih, grads.dW_hh
     db_ih = db if has_bias else None
     return LSTMGrads(dx, dh, dc, dW_ih, dW_hh, db_ih, None if db_ih is None else db.copy())

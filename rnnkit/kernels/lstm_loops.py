@@ -125,6 +125,7 @@ def backward_chunk(
     dc,
     dhp,
     da,
+    t_da,
     da_c,
     db,
     lengths,
@@ -164,8 +165,9 @@ def backward_chunk(
             gates[t, b, 2 * H + u0 : 2 * H + u0 + n],
             gates[t, b, 3 * H + u0 : 3 * H + u0 + n],
         )
-        d_i, d_f = da[t, b, u0 : u0 + n], da[t, b, H + u0 : H + u0 + n]
-        d_g, d_o = da[t, b, 2 * H + u0 : 2 * H + u0 + n], da[t, b, 3 * H + u0 : 3 * H + u0 + n]
+        s = t - t_da  # da holds steps t_da, t_da + 1, …
+        d_i, d_f = da[s, b, u0 : u0 + n], da[s, b, H + u0 : H + u0 + n]
+        d_g, d_o = da[s, b, 2 * H + u0 : 2 * H + u0 + n], da[s, b, 3 * H + u0 : 3 * H + u0 + n]
         e_i, e_f = da_c[b, o : o + n], da_c[b, o + n : o + 2 * n]
         e_g, e_o = da_c[b, o + 2 * n : o + 3 * n], da_c[b, o + 3 * n : o + 4 * n]
         for j in range(n):
@@ -261,6 +263,8 @@ def forward(
 def backward(
     parallel,
     rows,
+    t0,
+    t1,
     dy,
     gates,
     c,
@@ -280,31 +284,33 @@ def backward(
     wc,
     use_mk,
 ):
-    """All steps backwards, split as :func:`forward`.
+    """Steps ``t1 − 1`` down to ``t0`` backwards, split as :func:`forward`.
 
-    ``db`` has one row per block of rows (one in all for the chunks of units): block ``q``
-    accumulates its ``Σ_t da`` into ``db[q]``; the caller sums them.
+    ``da`` holds steps ``t0 : t1`` (a block of the sequence; ``dh``, ``dc`` and ``dhp``
+    carry from one block to the one before). ``db`` has one row per block of rows (one in
+    all for the chunks of units): block ``q`` accumulates its ``Σ_t da`` into ``db[q]``;
+    the caller sums them.
     """
     P = units.shape[0] - 1
-    T, B = gates.shape[0], gates.shape[1]
+    B = gates.shape[1]
     if rows.shape[0] > 2:
         for q in prange(rows.shape[0] - 1):
-            for t in range(T - 1, -1, -1):
+            for t in range(t1 - 1, t0 - 1, -1):
                 backward_chunk(
-                    t, 0, rows[q], rows[q + 1], dy, gates, c, tanh_c, dh, dc, dhp, da, da_c,
+                    t, 0, rows[q], rows[q + 1], dy, gates, c, tanh_c, dh, dc, dhp, da, t0, da_c,
                     db[q], lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
                 )  # fmt: skip
         return
-    for t in range(T - 1, -1, -1):
+    for t in range(t1 - 1, t0 - 1, -1):
         if parallel:  # one fork-join a step
             for k in prange(P):
                 backward_chunk(
-                    t, np.int64(k), 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, da_c, db[0],
-                    lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                    t, np.int64(k), 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, t0, da_c,
+                    db[0], lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
                 )  # fmt: skip
         else:
             for k in range(P):
                 backward_chunk(
-                    t, k, 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, da_c, db[0], lengths,
-                    units, off, wpt, k_max, n_hpanels, wc, use_mk,
+                    t, k, 0, B, dy, gates, c, tanh_c, dh, dc, dhp, da, t0, da_c, db[0],
+                    lengths, units, off, wpt, k_max, n_hpanels, wc, use_mk,
                 )  # fmt: skip

@@ -147,6 +147,7 @@ def backward(
             dc,
             dhp,
             da,
+            0,
             da_c,
             db,
             lengths,

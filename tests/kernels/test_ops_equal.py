@@ -153,6 +153,30 @@ def test_split_by_rows_equals_ops(kcheck, rows_always, monkeypatch, name, case, 
     assert seen == [2, 2]
 
 
+@pytest.mark.parametrize("split", ["rows", "units"])
+@FIXTURES_OK
+@given(case=ROW_CASE)
+def test_lstm_backward_in_blocks_of_steps_equals_ops(kcheck, rows_always, monkeypatch, split, case):
+    """One step per block of ∂L/∂a (``plan.time_block``): the loop and the products per block."""
+    case = {**case, "H": max(case["H"], 2)}  # two chunks of units need two units
+    calls = []
+    with monkeypatch.context() as patch:
+        patch.setattr(plan, "TIME_BLOCK_BYTES", 1)
+        patch.setattr(plan, "TIME_BLOCK_MIN_ROWS", 1)
+        if split == "units":
+            patch.setattr(plan, "ROW_SPLIT_MAX_BYTES", 0)
+        loop = lstm_loops.backward
+
+        def spy(*args):
+            calls.append((len(args[1]) - 1, args[2], args[3]))  # blocks of rows, t0, t1
+            return loop(*args)
+
+        patch.setattr(lstm_loops, "backward", spy)
+        check_case(kcheck, "lstm", case)
+    T, blocks = case["T"], 2 if split == "rows" else 1
+    assert calls == [(blocks, t, t + 1) for t in reversed(range(T))]
+
+
 def test_an_lstm_call_of_the_benchmark_splits_by_rows_by_default(kcheck):
     if kernels.backend().threads < 2 or not microkernel.AVAILABLE:
         pytest.skip("one thread or no microkernel: no blocks of rows")
