@@ -1,10 +1,17 @@
-"""How one kernel call is laid out: hidden-unit chunks, packed weights, workspace, threads.
+"""How one kernel call is laid out: rows or units per thread, packed weights, workspace.
 
-A call splits the ``H`` hidden units into ``P`` chunks, one per thread of the team
-(``P = 1`` when a step's recurrent product is too small to repay a fork-join). Thread
-``k`` computes its chunk's columns of every gate in a step (the GEMM, then the fused
-pointwise math on the same units), so a step needs one fork-join and no thread waits on
-another inside it. See :mod:`rnnkit.kernels.gemm` for the chunk layout of the columns.
+A call on one thread runs every step itself (``P = 1``: a step's recurrent product too
+small to repay a fork-join, or one thread). A team splits the call one of two ways:
+
+- by rows (:func:`choose_row_blocks`; RNN, LSTM, reset-after GRU): each thread runs every
+  step of its own block of the batch, with all the units, so the time loop needs no
+  fork-join at all; used while the packed weights every thread then streams fit
+  ``ROW_SPLIT_MAX_BYTES``;
+- by units: the ``H`` hidden units in ``P`` chunks, one per thread. Thread ``k``
+  computes its chunk's columns of every gate in a step (the GEMM, then the fused
+  pointwise math on the same units), so a step needs one fork-join and no thread waits
+  on another inside it. See :mod:`rnnkit.kernels.gemm` for the chunk layout of the
+  columns.
 
 Per-step buffers, packed weights and the backward's ``∂L/∂a`` scratch live in a
 persistent per-thread workspace; arrays that outlive the call (caches, outputs,
