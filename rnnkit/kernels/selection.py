@@ -102,6 +102,9 @@ def _probe() -> _Probe:
         import numba
         from numba.np.ufunc import parallel
 
+        from rnnkit.kernels import numba_cache
+
+        numba_cache.refresh()  # before any kernel is compiled or loaded from the cache
         from rnnkit.kernels import blas, microkernel
     except (ImportError, RuntimeError) as e:  # BlasUnavailableError is a RuntimeError
         return _Probe(False, f"kernels unavailable: {e}", 1, "", False, "", "")
