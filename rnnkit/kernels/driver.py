@@ -61,18 +61,20 @@ class Call(NamedTuple):
 
 
 def setup(
-    settings: Backend, B: int, H: int, G: int, T: int, row_weight_bytes: int | None = None
+    settings: Backend, B: int, H: int, G: int, T: int, rows: bool = False, fused_inputs: int = 0
 ) -> Call:
     """Chunks and per-step GEMM for a call on ``T`` steps of ``B`` rows, ``G`` gate blocks.
 
-    With ``row_weight_bytes`` (the packed weights a step streams) the team may split the
-    rows instead of the units (:func:`rnnkit.kernels.plan.choose_row_blocks`; loops that
-    support it: the LSTM's).
+    With ``rows`` (loops that support it: RNN, LSTM, reset-after GRU) the team may split
+    the rows instead of the units (:func:`rnnkit.kernels.plan.choose_row_blocks`), judged
+    on the packed weights a step streams: ``W_hh``, and the ``fused_inputs`` columns of
+    ``W_ih`` when the input projection is made inside the steps.
     """
     use_mk = microkernel.AVAILABLE and settings.step_gemm.startswith(STEP_MICROKERNEL)
     blocks = 1
-    if use_mk and row_weight_bytes is not None:
-        blocks = choose_row_blocks(B, H, G, row_weight_bytes, settings.threads)
+    if use_mk and rows:
+        weight_bytes = 4 * G * H * (H + fused_inputs)
+        blocks = choose_row_blocks(B, H, G, weight_bytes, settings.threads)
     P = 1 if blocks > 1 else choose_chunks(B, H, G, settings.threads)
     return Call(settings.threads, make_plan(H, G, P), use_mk, row_bounds(B, blocks))
 

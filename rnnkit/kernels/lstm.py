@@ -44,7 +44,7 @@ def lstm_forward(
     states = {"h0": h0, "c0": c0}
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, states, lengths, G=4, finite_x=False)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 4, T, _row_weight_bytes(B, args.x.shape[2], H))
+    call = driver.setup(settings, B, H, 4, T, True, _fused_inputs(B, args.x.shape[2], H))
     p = call.plan
     bias = np.zeros(4 * H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
@@ -94,12 +94,11 @@ def lstm_forward(
     return y, h_n, c_n, cache
 
 
-def _row_weight_bytes(B: int, I: int, H: int) -> int:
-    """Packed weights a step streams: ``W_hh``, and ``W_ih`` when made in the steps."""
+def _fused_inputs(B: int, I: int, H: int) -> int:
+    """``I`` if the steps may make the input projection themselves (``plan.fuse_input``), else 0."""
     from rnnkit.kernels import plan
 
-    K = H + (I if plan.fuse_input(True, B, I, 4 * H) else 0)
-    return 4 * K * 4 * H
+    return I if plan.fuse_input(True, B, I, 4 * H) else 0
 
 
 def lstm_backward(
@@ -124,10 +123,9 @@ def lstm_backward(
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
     dc = driver.fresh_grad("dc_n", dc_n, (B, H))
-    call = driver.setup(settings, B, H, 4, T, _row_weight_bytes(B, x.shape[2], H))
+    call = driver.setup(settings, B, H, 4, T, True, _fused_inputs(B, x.shape[2], H))
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
-    db = np.zeros(4 * H, np.float32)
     W_hh_ro, gates_ro, c_ro, tanh_c_ro = map(driver.readonly, (W_hh, gates, c, tanh_c))
     ws = plan.workspace()
     da_c = ws.get("da_c", (B, p.ncols))
@@ -137,6 +135,7 @@ def lstm_backward(
         I = x.shape[2]
         dx, dW_ih, dW_hh = (buffers.empty(s) for s in ((T, B, I), (4 * H, I), (4 * H, H)))
         da = ws.get("da", (T, B, 4 * H))
+        db = np.zeros(4 * H, np.float32)
         lstm_serial.backward(
             driver.readonly(x), driver.readonly(W_ih), W_hh_ro, dy, gates_ro,
             driver.readonly(h), c_ro, tanh_c_ro, dh, dc, dhp, da, da_c, db, lens,

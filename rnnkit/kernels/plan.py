@@ -77,8 +77,8 @@ def fuse_input(use_mk: bool, B: int, I: int, GH: int) -> bool:
 # Rows instead of units. A step split by units has each thread write every row of the
 # step's arrays (gates, h, c, y) in pieces of its units interleaved with the other
 # threads' pieces. Measured on 2 cores (AMD Zen 4), the gate math of an LSTM step at
-# B = 32, H = 128 then took longer on two threads than on one (11 against 7 µs); split
-# by rows it took 4.6 µs. Rows do not depend on each other, so each thread can also run
+# B = 32, H = 128 then took longer on two threads than on one (10–15 against 7–9 µs);
+# split by rows it took 4.6–5.8 µs. Rows do not depend on each other, so each thread can also run
 # every step of its own rows with no fork-join at all. The price: every thread streams
 # all the packed weights on every step. Whole LSTM layers on that host, rows against
 # units (benchmarks/README.md, session 10): inference 4.3–4.8 against 5.9–6.1 ms at
