@@ -2,7 +2,8 @@
 
 Same arguments, results and cache (:class:`rnnkit.ops.gru.GRUCache`) as the reference,
 both reset placements: ``reset_after=True`` runs :mod:`rnnkit.kernels.gru_loops` (one
-fork-join per step), ``False`` runs :mod:`rnnkit.kernels.gru_before_loops` (two).
+fork-join per step when split by units), ``False`` runs
+:mod:`rnnkit.kernels.gru_before_loops` (two). Split by rows, neither has any.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def gru_forward(
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=3)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 3, T, rows=bool(reset_after))
+    call = driver.setup(settings, B, H, 3, T, rows=True)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     b_ih, b_hh = (np.zeros(3 * H, np.float32),) * 2 if args.b_ih is None else (args.b_ih, args.b_hh)
     Th, Tk = (T + 1, T) if need_cache else (2, 1)
@@ -71,6 +72,7 @@ def gru_forward(
             a_rz, a_n = ws.get("a_h", (B, p2.ncols)), ws.get("a_n", (B, p1.ncols))
             gru_before_loops.forward(
                 driver.loop_threads(call),
+                call.rows,
                 gates,
                 bias,
                 a_rz,
@@ -117,10 +119,11 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
-    call = driver.setup(settings, B, H, 3, T, rows=bool(reset_after))
+    call = driver.setup(settings, B, H, 3, T, rows=True)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     lens = driver.lengths_of(None, mask, T, B)
-    db = np.zeros(3 * H, np.float32)
+    R = len(call.rows) - 1  # blocks of rows, each with its own Σ_t of the biases
+    dbs = np.zeros((R, 3 * H), np.float32)
     W, ro, ws = driver.readonly(W_hh), driver.readonly, plan.workspace()
     with plan.team():
         da = ws.get("da", (T, B, 3 * H))
@@ -128,8 +131,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
             w = plan.pack_back(W, p, mk, "w_pack", n_thr)
             da_hn = ws.get("da_hn", (T, B, H))
             da_c, dhp = ws.get("da_c", (B, p.ncols)), ws.get("dhp", (2, P, B, p.hpad), zero=True)
-            R = len(call.rows) - 1  # blocks of rows, each with its own Σ_t of the biases
-            dbs, db_hns = np.zeros((R, 3 * H), np.float32), np.zeros((R, H), np.float32)
+            db_hns = np.zeros((R, H), np.float32)
             gru_loops.backward(
                 driver.loop_threads(call),  # after packing, which sets its own thread count
                 call.rows,
@@ -164,6 +166,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
             dhp = ws.get("dhp", (2, P, B, p2.hpad), zero=True)
             gru_before_loops.backward(
                 driver.loop_threads(call),  # after packing, which sets its own thread count
+                call.rows,
                 dy,
                 ro(gates),
                 ro(h),
@@ -172,7 +175,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
                 da,
                 d_rh,
                 da_c,
-                db,
+                dbs,
                 lens,
                 p.units,
                 p1.off,
@@ -186,6 +189,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
                 mk,
             )
             blocks = [(0, 2 * H, da, h[:T]), (2 * H, H, da, rh)]
+            db = dbs.sum(axis=0)
             db_hh = db.copy()
         dh += dhp[1, :, :, :H].sum(axis=0)  # step 0's share of ∂L/∂h_0
         dx, dW_ih, dW_hh = driver.weight_gradients(call, da, x, W_ih, blocks)

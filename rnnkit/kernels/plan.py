@@ -84,9 +84,10 @@ def fuse_input(use_mk: bool, B: int, I: int, GH: int) -> bool:
 # units (benchmarks/README.md, session 10): inference 4.3–4.8 against 5.9–6.1 ms at
 # (B, T, I, H) = (32, 100, 64, 128), 28.0 against 28.5–29.0 at (64, 100, 128, 256) and
 # 69–70 against 74–77 at (64, 50, 512, 512), with 4 MiB of weights a step; training no
-# slower anywhere; the RNN and the reset-after GRU gain likewise (not the reset-before GRU,
-# whose loops split by units only). So rows are used up to ROW_SPLIT_MAX_BYTES of weights
-# a step, with at least one full register tile of rows (MR) per thread.
+# slower anywhere; the RNN and both GRUs gain likewise (the reset-before GRU, whose step has
+# two fork-joins by units, most: training 11.1–11.4 against 14.1–14.3 ms at (32, 100, 64,
+# 128), session 11). So rows are used up to ROW_SPLIT_MAX_BYTES of weights a step, with at
+# least one full register tile of rows (MR) per thread.
 ROW_SPLIT_MAX_BYTES = 1 << 22
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rnnkit import kernels
 from rnnkit.kernels import (
     driver,
+    gru_before_loops,
     gru_loops,
     lstm_loops,
     lstm_serial,
@@ -127,7 +128,13 @@ def rows_always(two_threads_always, monkeypatch):
     monkeypatch.setattr(plan, "ROW_SPLIT_MAX_BYTES", 1 << 62)
 
 
-ROW_LOOPS = {"rnn_tanh": rnn_loops, "rnn_relu": rnn_loops, "lstm": lstm_loops, "gru": gru_loops}
+ROW_LOOPS = {
+    "rnn_tanh": rnn_loops,
+    "rnn_relu": rnn_loops,
+    "lstm": lstm_loops,
+    "gru": gru_loops,
+    "gru_reset_before": gru_before_loops,
+}
 
 
 @pytest.mark.parametrize("name", list(ROW_LOOPS))
