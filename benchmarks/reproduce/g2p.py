@@ -36,7 +36,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared 
 import numpy as np
 
 from rnnkit.cli.g2p import load_g2p_models, predict
-from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
+from rnnkit.data.cmudict import (
+    G2PVocab,
+    edit_distance,
+    load_cmudict,
+    make_batch,
+    score_g2p,
+    split_dictionary,
+)
+
+VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
 
 def decode(model, vocab, words, beam, alpha):
@@ -79,6 +88,38 @@ def search_errors(entries, greedy, beam, vocab, alpha):
             fixed += b_ok and not g_ok
             broken += g_ok and not b_ok
     return {"beam_more_probable": better, "fixed": fixed, "broken": broken}
+
+
+def error_profile(entries, preds, top: int = 10) -> dict:
+    """What the wrong words got wrong: edits to the closest pronunciation, and which swaps.
+
+    ``distance``: wrong words by their edit distance to the closest pronunciation (1, 2,
+    3+). ``one_substitution``: wrong words one swapped phoneme away from a pronunciation of
+    the same length, how many of those swaps are vowel for vowel, and the most common.
+    """
+    by_distance = {"1": 0, "2": 0, "3+": 0}
+    swaps: dict[str, int] = {}
+    vowel_swaps = 0
+    for (_, prons), pred in zip(entries, preds, strict=True):
+        pred = tuple(pred)
+        dists = [edit_distance(pred, tuple(p)) for p in prons]
+        d = min(dists)
+        if d == 0:
+            continue
+        by_distance[str(d) if d < 3 else "3+"] += 1
+        ref = tuple(prons[dists.index(d)])
+        if d == 1 and len(ref) == len(pred):
+            j = next(i for i, (a, b) in enumerate(zip(pred, ref, strict=True)) if a != b)
+            key = f"{ref[j]}->{pred[j]}"
+            swaps[key] = swaps.get(key, 0) + 1
+            vowel_swaps += ref[j] in VOWELS and pred[j] in VOWELS
+    common = sorted(swaps.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    n_swaps = sum(swaps.values())
+    return {
+        "wrong_words": sum(by_distance.values()),
+        "distance": by_distance,
+        "one_substitution": {"words": n_swaps, "vowel_for_vowel": vowel_swaps, "top": common},
+    }
 
 
 def main() -> int:
@@ -124,8 +165,9 @@ def main() -> int:
     alphas = [float(a) for a in args.alphas.split(",")]
     rows = []
     dev = splits["dev"]
-    r, greedy, _ = score_split(model, vocab, dev, 1)
+    r, greedy, preds = score_split(model, vocab, dev, 1)
     record["dev_greedy"] = r
+    record["dev_greedy_errors"] = error_profile(dev, preds)
     rows.append(("dev", "greedy", r))
     best_alpha, best_wer = None, None
     for alpha in alphas:
@@ -160,6 +202,14 @@ def main() -> int:
                 f"{s['beam_more_probable']} words; {s['fixed']} became right, "
                 f"{s['broken']} became wrong"
             )
+    e = record["dev_greedy_errors"]
+    sub = e["one_substitution"]
+    print(
+        f"dev greedy: {e['wrong_words']} wrong words; edit distance 1 / 2 / 3+: "
+        f"{e['distance']['1']} / {e['distance']['2']} / {e['distance']['3+']}; one phoneme "
+        f"swapped: {sub['words']} ({sub['vowel_for_vowel']} vowel for vowel); most common: "
+        + ", ".join(f"{k} {n}" for k, n in sub["top"][:5])
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
