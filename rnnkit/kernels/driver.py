@@ -60,19 +60,17 @@ class Call(NamedTuple):
         return self.plan.P == 1 and self.use_mk and len(self.rows) == 2
 
 
-def setup(
-    settings: Backend, B: int, H: int, G: int, T: int, rows: bool = False, fused_inputs: int = 0
-) -> Call:
+def setup(settings: Backend, B: int, H: int, G: int, T: int, fused_inputs: int = 0) -> Call:
     """Chunks and per-step GEMM for a call on ``T`` steps of ``B`` rows, ``G`` gate blocks.
 
-    With ``rows`` (loops that support it: RNN, LSTM, reset-after GRU) the team may split
-    the rows instead of the units (:func:`rnnkit.kernels.plan.choose_row_blocks`), judged
-    on the packed weights a step streams: ``W_hh``, and the ``fused_inputs`` columns of
-    ``W_ih`` when the input projection is made inside the steps.
+    With the microkernel the team may split the rows instead of the units
+    (:func:`rnnkit.kernels.plan.choose_row_blocks`), judged on the packed weights a step
+    streams: ``W_hh``, and the ``fused_inputs`` columns of ``W_ih`` when the input
+    projection is made inside the steps.
     """
     use_mk = microkernel.AVAILABLE and settings.step_gemm.startswith(STEP_MICROKERNEL)
     blocks = 1
-    if use_mk and rows:
+    if use_mk:
         weight_bytes = 4 * G * H * (H + fused_inputs)
         blocks = choose_row_blocks(B, H, G, weight_bytes, settings.threads)
     P = 1 if blocks > 1 else choose_chunks(B, H, G, settings.threads)

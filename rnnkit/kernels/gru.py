@@ -43,7 +43,7 @@ def gru_forward(
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=3)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 3, T, rows=True)
+    call = driver.setup(settings, B, H, 3, T)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     b_ih, b_hh = (np.zeros(3 * H, np.float32),) * 2 if args.b_ih is None else (args.b_ih, args.b_hh)
     Th, Tk = (T + 1, T) if need_cache else (2, 1)
@@ -119,7 +119,7 @@ def gru_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: GRUCache
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
-    call = driver.setup(settings, B, H, 3, T, rows=True)
+    call = driver.setup(settings, B, H, 3, T)
     p, P, mk, n_thr = call.plan, call.plan.P, call.use_mk, call.threads
     lens = driver.lengths_of(None, mask, T, B)
     R = len(call.rows) - 1  # blocks of rows, each with its own Σ_t of the biases

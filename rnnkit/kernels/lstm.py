@@ -44,7 +44,7 @@ def lstm_forward(
     states = {"h0": h0, "c0": c0}
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, states, lengths, G=4, finite_x=False)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 4, T, True, _fused_inputs(B, args.x.shape[2], H))
+    call = driver.setup(settings, B, H, 4, T, _fused_inputs(B, args.x.shape[2], H))
     p = call.plan
     bias = np.zeros(4 * H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
@@ -123,7 +123,7 @@ def lstm_backward(
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
     dc = driver.fresh_grad("dc_n", dc_n, (B, H))
-    call = driver.setup(settings, B, H, 4, T, True, _fused_inputs(B, x.shape[2], H))
+    call = driver.setup(settings, B, H, 4, T, _fused_inputs(B, x.shape[2], H))
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
     W_hh_ro, gates_ro, c_ro, tanh_c_ro = map(driver.readonly, (W_hh, gates, c, tanh_c))

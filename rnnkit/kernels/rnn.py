@@ -41,7 +41,7 @@ def rnn_forward(
 
     args = check_sequence_args(x, W_ih, W_hh, b_ih, b_hh, {"h0": h0}, lengths, G=1)
     T, B, H = args.T, args.B, args.H
-    call = driver.setup(settings, B, H, 1, T, rows=True)
+    call = driver.setup(settings, B, H, 1, T)
     p = call.plan
     bias = np.zeros(H, np.float32) if args.b_ih is None else args.b_ih + args.b_hh
     Th = T + 1 if need_cache else 2
@@ -90,7 +90,7 @@ def rnn_backward(dy: np.ndarray | None, dh_n: np.ndarray | None, cache: RNNCache
     f32 = np.dtype(np.float32)
     dy = driver.readonly(incoming_grad("dy", dy, (T, B, H), f32))
     dh = driver.fresh_grad("dh_n", dh_n, (B, H))
-    call = driver.setup(settings, B, H, 1, T, rows=True)
+    call = driver.setup(settings, B, H, 1, T)
     p = call.plan
     lens = driver.lengths_of(None, mask, T, B)
     dbs = np.zeros((len(call.rows) - 1, H), np.float32)  # Σ_t da of each block of rows

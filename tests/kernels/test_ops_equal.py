@@ -187,7 +187,7 @@ def test_lstm_backward_in_blocks_of_steps_equals_ops(kcheck, rows_always, monkey
 def test_an_lstm_call_of_the_benchmark_splits_by_rows_by_default(kcheck):
     if kernels.backend().threads < 2 or not microkernel.AVAILABLE:
         pytest.skip("one thread or no microkernel: no blocks of rows")
-    call = driver.setup(kernels.backend(), 32, 128, 4, 3, rows=True, fused_inputs=64)
+    call = driver.setup(kernels.backend(), 32, 128, 4, 3, fused_inputs=64)
     assert call.plan.P == 1
     assert len(call.rows) - 1 == 2
     case = {"T": 3, "B": 32, "I": 64, "H": 128, "ragged": True, "bias": True, "states": True}
