@@ -192,16 +192,21 @@ def packed_gemm(a, lda, M, K, w, panel_stride, n_panels, c, ldc, accumulate=Fals
 
 @njit(inline="always", **NJ)
 def _pack_panel(W, rows, cols, transpose, out, p):
-    for q in range(NR):
-        n = cols[p * NR + q]
+    # Each order reads W along its rows: by column of the panel when transposed, else by
+    # row of the panel (a row of W is then copied NR floats at a time, ~9x faster at
+    # H = 512 than walking down W's columns).
+    if transpose:
+        for q in range(NR):
+            n = cols[p * NR + q]
+            for k in range(out.shape[1]):
+                r = rows[k]
+                out[p, k, q] = 0.0 if n < 0 or r < 0 else W[n, r]
+    else:
         for k in range(out.shape[1]):
             r = rows[k]
-            if n < 0 or r < 0:
-                out[p, k, q] = 0.0
-            elif transpose:
-                out[p, k, q] = W[n, r]
-            else:
-                out[p, k, q] = W[r, n]
+            for q in range(NR):
+                n = cols[p * NR + q]
+                out[p, k, q] = 0.0 if n < 0 or r < 0 else W[r, n]
 
 
 @njit(parallel=True, **NJ)

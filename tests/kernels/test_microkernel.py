@@ -41,6 +41,22 @@ def test_packed_gemm_equals_numpy(rng, M, K, N, transpose):
     assert (C[:, N:] == 0).all()
 
 
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("packer", ["pack_panels", "pack_panels_serial"])
+def test_pack_panels_gathers_rows_and_columns_with_padding(rng, packer, transpose):
+    """``out[p, k, q] = S[rows[k], cols[p·NR + q]]`` (S = W or Wᵀ), zero where an index is -1."""
+    W = rng.standard_normal((37, 45)).astype(np.float32)
+    S = W.T if transpose else W
+    rows = rng.permutation(S.shape[0])[:29]
+    rows[[3, 17]] = -1
+    cols = np.concatenate([rng.permutation(S.shape[1])[:30], np.full(2 * NR - 30, -1)])
+    cols[5] = -1
+    out = np.full((2, len(rows), NR), np.nan, np.float32)
+    getattr(microkernel, packer)(W, rows, cols, transpose, out)
+    want = np.where((rows[:, None] < 0) | (cols[None, :] < 0), 0.0, S[rows][:, cols])
+    np.testing.assert_array_equal(out.transpose(1, 0, 2).reshape(len(rows), 2 * NR), want)
+
+
 @njit(cache=True)
 def _apply(x, out_t, out_s):
     for j in range(x.shape[0]):
