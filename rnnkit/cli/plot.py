@@ -30,7 +30,12 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
         "plot_gradient_flow",
         "‖∂L/∂h_t‖ through time for RNN, LSTM and GRU (adding problem)",
     ),
-    "attention": ("rnnkit.cli.g2p", "add_plot_arguments", "plot", "g2p letters × phonemes map"),
+    "attention": (
+        "rnnkit.cli.g2p_decode",
+        "add_plot_arguments",
+        "plot",
+        "g2p letters × phonemes map",
+    ),
 }
 
 

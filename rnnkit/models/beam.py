@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnkit.ops.activations import log_softmax
 
-__all__ = ["Hypothesis", "Step", "beam_search", "greedy_search"]
+__all__ = ["Hypothesis", "Step", "beam_search", "beam_search_n_best", "greedy_search"]
 
 Step = Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray, Any]]
 
@@ -117,6 +117,27 @@ def beam_search(
     ``batch_size * beam_size`` rows, example ``b`` owning rows ``b*k … b*k + k − 1``.
     Returns the best hypothesis of each example.
     """
+    pools = beam_search_n_best(
+        step, state, batch_size, bos, eos, max_len, beam_size, length_penalty
+    )
+    return [pool[0] for pool in pools]
+
+
+def beam_search_n_best(
+    step: Step,
+    state: Any,
+    batch_size: int,
+    bos: int,
+    eos: int,
+    max_len: int,
+    beam_size: int = 5,
+    length_penalty: float = 1.0,
+) -> list[list[Hypothesis]]:
+    """The finished hypotheses of :func:`beam_search` for every example, best first.
+
+    Each list holds up to ``beam_size`` hypotheses ordered by (BEAM-2), ties in the order
+    they finished; its first is what :func:`beam_search` returns.
+    """
     _check(batch_size, max_len, beam_size)
     k, n_ex = beam_size, batch_size
     rows = np.repeat(np.arange(n_ex), k)
@@ -169,7 +190,7 @@ def beam_search(
         att = att[origin]
         state = state.reorder(origin)
         tokens = new_tokens
-    best = []
+    pools = []
     for b in range(n_ex):
         pool = finished[b]
         if not pool:  # nothing ended within max_len: the live hypotheses count as finished
@@ -184,5 +205,5 @@ def beam_search(
                 for j in range(k)
                 if np.isfinite(scores[b, j])
             ]
-        best.append(max(pool, key=lambda h: h.score))  # first of equals wins
-    return best
+        pools.append(sorted(pool, key=lambda h: -h.score))  # stable: first of equals wins
+    return pools

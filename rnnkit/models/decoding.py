@@ -10,6 +10,10 @@ Equations
 (ENS-1) p(y_t | y_{<t}, x) = (1/M) Σ_m p_m(y_t | y_{<t}, x)     the members' mean distribution
 (ENS-2) α_t = (1/M) Σ_m α_t^(m)                                  the attention reported
 
+``sequence_log_prob`` scores given outputs by (BEAM-1) with the same step function the
+searches use (teacher forcing, dropout off), so a model's score of its own beam output
+equals the beam's ``log_prob``.
+
 An ensemble step returns ``log`` (ENS-1) as its logits: they are already normalised, so
 (BEAM-1)–(BEAM-3) score the ensemble exactly as they score one model. Each member keeps
 its own decoder state; every member decodes the same hypotheses.
@@ -22,8 +26,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rnnkit.models.beam import Hypothesis, Step, beam_search, greedy_search
-from rnnkit.ops.activations import log_mean_softmax
+from rnnkit.models.beam import Hypothesis, Step, beam_search, beam_search_n_best, greedy_search
+from rnnkit.ops.activations import log_mean_softmax, log_softmax
 
 if TYPE_CHECKING:
     from rnnkit.models.seq2seq import Seq2Seq
@@ -48,19 +52,33 @@ class Decoding:
     def _begin(self, src: np.ndarray, src_lengths: np.ndarray) -> tuple[Step, Any]:
         raise NotImplementedError
 
-    def _decode(self, src: np.ndarray, src_lengths: np.ndarray, run: Any) -> list[Hypothesis]:
+    def _in_eval_mode(self, run: Any) -> Any:
         members = self._members()
         modes = [m.training for m in members]
         for m in members:
             m.eval()
         try:
-            step, state = self._begin(src, src_lengths)
-            hyps = run(step, state, int(np.shape(src)[1]))
+            return run()
         finally:
             for m, was_training in zip(members, modes, strict=True):
                 m.train(was_training)
+
+    def _decode(self, src: np.ndarray, src_lengths: np.ndarray, run: Any) -> list[Any]:
+        """``run(step, state, batch)`` in eval mode; attention cut to each source's length."""
+
+        def go() -> Any:
+            step, state = self._begin(src, src_lengths)
+            return run(step, state, int(np.shape(src)[1]))
+
         lens = np.asarray(src_lengths)
-        return [h._replace(attention=h.attention[:, : lens[b]]) for b, h in enumerate(hyps)]
+
+        def trim(h: Hypothesis, b: int) -> Hypothesis:
+            return h._replace(attention=h.attention[:, : lens[b]])
+
+        return [
+            [trim(h, b) for h in out] if isinstance(out, list) else trim(out, b)
+            for b, out in enumerate(self._in_eval_mode(go))
+        ]
 
     def greedy(
         self, src: np.ndarray, src_lengths: np.ndarray, max_len: int | None = None
@@ -90,6 +108,65 @@ class Decoding:
                 step, st, b, self.bos, self.eos, n, beam_size, length_penalty
             ),
         )
+
+    def n_best(
+        self,
+        src: np.ndarray,
+        src_lengths: np.ndarray,
+        beam_size: int = 5,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+    ) -> list[list[Hypothesis]]:
+        """Every example's finished beam hypotheses, best first by (BEAM-2)."""
+        n = 2 * np.shape(src)[0] + 5 if max_len is None else max_len
+        return self._decode(
+            src,
+            src_lengths,
+            lambda step, st, b: beam_search_n_best(
+                step, st, b, self.bos, self.eos, n, beam_size, length_penalty
+            ),
+        )
+
+    def sequence_log_prob(
+        self,
+        src: np.ndarray,
+        src_lengths: np.ndarray,
+        targets: Sequence[Sequence[int]],
+        example: Sequence[int] | np.ndarray,
+    ) -> np.ndarray:
+        """The log-probability (BEAM-1) of each ``targets[i]`` followed by </s>.
+
+        ``targets[i]`` (token ids, without </s>) is an output for source column
+        ``example[i]`` of ``src`` (S, B); any number of targets may share a source.
+        Returns a float64 array with one log-probability per target.
+        """
+        example = np.asarray(example, dtype=np.int64).reshape(-1)
+        if len(targets) != example.size:
+            raise ValueError(f"got {len(targets)} targets but {example.size} entries in `example`.")
+        n_src = int(np.shape(src)[1])
+        if example.size and (example.min() < 0 or example.max() >= n_src):
+            raise ValueError(f"`example` must index the {n_src} source columns of `src`.")
+        n = len(targets)
+        if n == 0:
+            return np.zeros(0)
+        lengths = np.array([len(t) for t in targets])
+        padded = np.full((n, int(lengths.max()) + 1), self.eos, dtype=np.int64)
+        for i, t in enumerate(targets):
+            padded[i, : len(t)] = t  # the </s> after each target is already in place
+
+        def go() -> np.ndarray:
+            step, state = self._begin(src, src_lengths)
+            state = state.take(example)
+            tokens = np.full(n, self.bos, dtype=np.int64)
+            total = np.zeros(n)
+            for t in range(padded.shape[1]):
+                z, _, state = step(tokens, state)
+                logp = log_softmax(np.asarray(z, dtype=np.float64))
+                tokens = padded[:, t]
+                total += np.where(t <= lengths, logp[np.arange(n), tokens], 0.0)  # (BEAM-1)
+            return total
+
+        return self._in_eval_mode(go)
 
 
 class _EnsembleState(NamedTuple):

@@ -1,0 +1,280 @@
+"""The decoding side of g2p runs: ``rnnkit g2p``, g2p's ``rnnkit eval``, the attention plot.
+
+Loads the ``best/`` (else ``checkpoint/``) parameters of runs written by ``rnnkit train
+g2p`` (:mod:`rnnkit.cli.g2p`), decodes words greedily or with a beam, alone or as an
+ensemble (:class:`rnnkit.models.Seq2SeqEnsemble`, ENS-1), turns the outputs of runs
+trained with ``--target-order reversed`` back to reading order, and rescores a beam's
+n-best lists with such runs (``--rescore``, :mod:`rnnkit.models.rescoring`, RESCORE-1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
+from rnnkit.io.checkpoint import load_checkpoint
+from rnnkit.models.beam import Hypothesis
+from rnnkit.models.decoding import Decoding, Seq2SeqEnsemble
+from rnnkit.models.rescoring import rescore
+from rnnkit.models.seq2seq import Seq2Seq
+
+KIND = "rnnkit-g2p"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit g2p``."""
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        help="g2p run directory or checkpoint; repeat it to decode with an ensemble",
+    )
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
+    add_rescore_arguments(p)
+    p.add_argument("words", nargs="+", metavar="WORD")
+
+
+def add_rescore_arguments(p: argparse.ArgumentParser) -> None:
+    """``--rescore`` and ``--rescore-weight`` of ``rnnkit g2p`` and ``rnnkit eval``."""
+    p.add_argument(
+        "--rescore",
+        action="append",
+        metavar="DIR",
+        help="g2p: a run trained with the other --target-order; repeat for an ensemble. "
+        "Rescores each beam's n-best list (RESCORE-1)",
+    )
+    p.add_argument(
+        "--rescore-weight",
+        dest="rescore_weight",
+        type=float,
+        default=None,
+        help="g2p: λ, the weight of the --rescore runs' log-probability (default 0.5)",
+    )
+
+
+def add_plot_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit plot attention``."""
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        help="g2p run directory or checkpoint; repeat it for an ensemble (mean attention)",
+    )
+    p.add_argument("--out", required=True, help="image file to write (e.g. attn.png)")
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
+    p.add_argument("word", metavar="WORD")
+
+
+# -- loading runs ------------------------------------------------------------------
+def _resolve(directory: str) -> Path:
+    """The checkpoint folder to read: ``DIR/best``, else ``DIR/checkpoint``, else ``DIR``."""
+    d = Path(directory)
+    for sub in ("best", "checkpoint"):
+        if (d / sub).is_dir() or (d / f"{sub}.old").is_dir():
+            return d / sub
+    return d
+
+
+def load_g2p(directory: str) -> tuple[Seq2Seq, dict[str, Any], Path]:
+    """Rebuild the model of a g2p run (its ``best/`` parameters when present)."""
+    path = _resolve(directory)
+    arrays, meta = load_checkpoint(path)
+    if meta.get("kind") != KIND:
+        raise ValueError(f"{str(path)!r} is not a g2p checkpoint (kind {meta.get('kind')!r}).")
+    model = Seq2Seq(**meta["model_config"])
+    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    model.eval()
+    return model, meta, path
+
+
+# -- scoring -------------------------------------------------------------------------
+def target_order(cfg: dict[str, Any]) -> str:
+    """A run's target order; runs from before the option learned ``"forward"``."""
+    order = cfg.get("target_order", "forward")
+    if order not in ("forward", "reversed"):
+        raise ValueError(f"target_order must be 'forward' or 'reversed'; got {order!r}.")
+    return order
+
+
+def to_reading_order(h: Hypothesis) -> Hypothesis:
+    """A right-to-left model's hypothesis turned to reading order, attention rows with it.
+
+    The row behind </s> (present when ``h.ended``) stays last.
+    """
+    n = len(h.tokens)
+    rows = np.concatenate([h.attention[:n][::-1], h.attention[n:]], axis=0)
+    return h._replace(tokens=h.tokens[::-1], attention=rows)
+
+
+def predict(
+    model: Decoding,
+    vocab: G2PVocab,
+    words: list[str],
+    beam: int = 1,
+    batch: int = 256,
+    order: str = "forward",
+    rescorer: Decoding | None = None,
+    weight: float = 0.5,
+) -> list[Hypothesis]:
+    """Hypotheses for ``words`` (greedy for ``beam`` 1), batched by length, in input order.
+
+    ``order="reversed"`` is for models trained with ``--target-order reversed``: their
+    outputs are turned back to reading order. With a ``rescorer`` (runs of the other
+    order), each beam's n-best list is rescored by (RESCORE-1) with ``λ = weight``.
+    """
+    if rescorer is not None and beam < 2:
+        raise ValueError("rescoring needs a beam of width 2 or more.")
+    sorted_idx = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
+    out: list[Any] = [None] * len(words)
+    for k in range(0, len(sorted_idx), batch):
+        idx = sorted_idx[k : k + batch]
+        b = make_batch(vocab, [words[i] for i in idx])
+        if rescorer is not None:
+            hyps = rescore(model, rescorer, b.src, b.src_lengths, beam, weight)
+        elif beam == 1:
+            hyps = model.greedy(b.src, b.src_lengths)
+        else:
+            hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam)
+        for i, h in zip(idx, hyps, strict=True):
+            out[i] = h if order == "forward" else to_reading_order(h)
+    return out
+
+
+def score(
+    model: Decoding,
+    vocab: G2PVocab,
+    entries: list[tuple[str, list[Any]]],
+    beam: int = 1,
+    order: str = "forward",
+    rescorer: Decoding | None = None,
+    weight: float = 0.5,
+) -> tuple[float, float]:
+    """``(WER, PER)`` of the model on ``entries`` ((word, pronunciations) pairs)."""
+    words = [w for w, _ in entries]
+    hyps = predict(model, vocab, words, beam, order=order, rescorer=rescorer, weight=weight)
+    return score_g2p([vocab.decode_pron(h.tokens) for h in hyps], [p for _, p in entries])
+
+
+def load_g2p_models(directories: list[str]) -> tuple[Decoding, list[dict[str, Any]], str]:
+    """One g2p model, or an ensemble (ENS-1) of several, with each run's metadata.
+
+    Also returns a description of what was loaded (paths and steps). The runs must share
+    their target order.
+    """
+    loaded = [load_g2p(d) for d in directories]
+    what = ", ".join(f"{path} (step {meta['progress']['step']})" for _, meta, path in loaded)
+    metas = [meta for _, meta, _ in loaded]
+    orders = [target_order(m["config"]) for m in metas]
+    if len(set(orders)) > 1:
+        raise ValueError(
+            "the runs of an ensemble must share their target order; got "
+            + ", ".join(f"{d} ({o})" for d, o in zip(directories, orders, strict=True))
+            + ". Pass the reversed runs with --rescore instead."
+        )
+    if len(loaded) == 1:
+        return loaded[0][0], metas, what
+    ensemble = Seq2SeqEnsemble([model for model, _, _ in loaded])
+    return ensemble, metas, f"ensemble of {len(loaded)}: {what}"
+
+
+class _Models(NamedTuple):
+    """What ``eval``, ``g2p`` and ``plot attention`` decode with."""
+
+    model: Decoding
+    order: str  # the target order of ``model``'s runs
+    rescorer: Decoding | None  # runs of the other order (--rescore), or None
+    weight: float  # λ of (RESCORE-1)
+    beam: int
+    what: str
+    config: dict[str, Any]  # the first run's
+
+
+def _load_models(args: argparse.Namespace) -> _Models:
+    checkpoints = getattr(args, "checkpoints", None) or args.checkpoint
+    checkpoints = [checkpoints] if isinstance(checkpoints, str) else checkpoints
+    model, metas, what = load_g2p_models(checkpoints)
+    order, cfg = target_order(metas[0]["config"]), metas[0]["config"]
+    beam = getattr(args, "beam", None) or int(cfg.get("beam", 5))
+    weight = getattr(args, "rescore_weight", None)
+    weight = 0.5 if weight is None else float(weight)
+    rescorer = None
+    if getattr(args, "rescore", None):
+        rescorer, other_metas, other = load_g2p_models(args.rescore)
+        other_order = target_order(other_metas[0]["config"])
+        if other_order == order:
+            raise ValueError(
+                f"--rescore needs runs of the other target order: the --checkpoint runs and "
+                f"the --rescore runs are all {order!r} (train one with --target-order "
+                f"{'reversed' if order == 'forward' else 'forward'})."
+            )
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"--rescore-weight must lie in [0, 1]; got {weight}.")
+        beam = max(beam, 2)
+        what += f"; rescored (λ = {weight:g}) by {other}"
+    return _Models(model, order, rescorer, weight, beam, what, cfg)
+
+
+def _predict(m: _Models, vocab: G2PVocab, words: list[str], rescored: bool) -> list[Hypothesis]:
+    if rescored:
+        return predict(m.model, vocab, words, m.beam, order=m.order, rescorer=m.rescorer,
+                       weight=m.weight)  # fmt: skip
+    return predict(m.model, vocab, words, m.beam, order=m.order)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Run ``rnnkit eval`` on a g2p run (or an ensemble of runs): WER and PER, greedy and beam.
+
+    With ``--rescore`` it adds the beam rescored by the reversed runs (RESCORE-1).
+    """
+    m, vocab = _load_models(args), G2PVocab()
+    split = args.split or "dev"
+    if split not in ("dev", "test", "train"):
+        raise ValueError(f"--split must be dev, test or train for g2p; got {split!r}.")
+    entries, _ = load_cmudict(args.data if args.data else m.config["data"])
+    words = split_dictionary(entries)[split]
+    if not words:
+        raise ValueError(f"the {split} split of that dictionary is empty.")
+    print(f"{m.what}: {split} split, {len(words):,} words")
+    ways = [("greedy", m._replace(beam=1), False), (f"beam {m.beam}", m, False)]
+    if m.rescorer is not None:
+        ways.append(("rescored", m, True))  # beam m.beam, then (RESCORE-1)
+    for name, how, rescored in ways[1:] if m.beam == 1 else ways:
+        t = time.perf_counter()
+        hyps = _predict(how, vocab, [w for w, _ in words], rescored)
+        preds = [vocab.decode_pron(h.tokens) for h in hyps]
+        wer, per = score_g2p(preds, [p for _, p in words])
+        print(
+            f"  {name:<8} WER {100 * wer:6.2f}%  PER {100 * per:5.2f}%  "
+            f"({time.perf_counter() - t:.1f} s)",
+            flush=True,
+        )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``rnnkit g2p``: print each word with its predicted phonemes."""
+    m, vocab = _load_models(args), G2PVocab()
+    words = [w.lower() for w in args.words]
+    hyps = _predict(m, vocab, words, m.rescorer is not None)
+    for w, h in zip(words, hyps, strict=True):
+        print(f"{w}\t{' '.join(vocab.decode_pron(h.tokens))}")
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    """Run ``rnnkit plot attention``: a heatmap of letters × predicted phonemes."""
+    from rnnkit.diagnostics.attention_plot import plot_attention
+
+    m, vocab = _load_models(args), G2PVocab()
+    word = args.word.lower()
+    (h,) = _predict(m, vocab, [word], rescored=False)
+    phones = vocab.decode_pron(h.tokens)
+    rows = [*phones, "</s>"] if h.ended else phones
+    plot_attention(h.attention, list(word), rows, args.out, title=f"{word} → {' '.join(phones)}")
+    print(f"{word}\t{' '.join(phones)}\nwrote {args.out}")
+    return 0
