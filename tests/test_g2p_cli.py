@@ -161,6 +161,14 @@ def test_reversed_target_order_learns_and_rescores(run_dir, tmp_path):
                cwd=tmp_path, check=False)  # fmt: skip
     assert p.returncode == 2
     assert "[0, 1]" in p.stderr
+    p = rnnkit("g2p", "--checkpoint", fwd, "--rescore", last, "--beam", "1", "cat", cwd=tmp_path,
+               check=False)  # fmt: skip
+    assert p.returncode == 2
+    assert "--beam 2 or more" in p.stderr
+    p = rnnkit("g2p", "--checkpoint", fwd, "--rescore-weight", "0.3", "cat", cwd=tmp_path,
+               check=False)  # fmt: skip
+    assert p.returncode == 2
+    assert "pass --rescore DIR too" in p.stderr
 
 
 def test_refuses_to_overwrite_a_run(run_dir):

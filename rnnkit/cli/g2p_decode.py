@@ -203,7 +203,11 @@ def _load_models(args: argparse.Namespace) -> _Models:
     weight = getattr(args, "rescore_weight", None)
     weight = 0.5 if weight is None else float(weight)
     rescorer = None
+    if getattr(args, "rescore_weight", None) is not None and not getattr(args, "rescore", None):
+        raise ValueError("--rescore-weight weighs the --rescore runs; pass --rescore DIR too.")
     if getattr(args, "rescore", None):
+        if beam < 2:
+            raise ValueError("--rescore rescores the beam's n-best lists: use --beam 2 or more.")
         rescorer, other_metas, other = load_g2p_models(args.rescore)
         other_order = target_order(other_metas[0]["config"])
         if other_order == order:
@@ -214,7 +218,6 @@ def _load_models(args: argparse.Namespace) -> _Models:
             )
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"--rescore-weight must lie in [0, 1]; got {weight}.")
-        beam = max(beam, 2)
         what += f"; rescored (λ = {weight:g}) by {other}"
     return _Models(model, order, rescorer, weight, beam, what, cfg)
 
