@@ -92,12 +92,7 @@ def n_best_split(model, rescorer, vocab, entries, beam, alpha):
 
 
 def score_rescored(vocab, entries, pools, back, weight, alpha, order, seconds):
-    hyps = choose(pools, back, weight, alpha)
-    if order != "forward":
-        hyps = [to_reading_order(h) for h in hyps]
-    preds = [vocab.decode_pron(h.tokens) for h in hyps]
-    wer, per = score_g2p(preds, [p for _, p in entries])
-    return {"wer": wer, "per": per, "words": len(entries), "seconds": seconds}
+    return score_hyps(vocab, entries, choose(pools, back, weight, alpha), seconds, order)[0]
 
 
 def n_best_oracle(vocab, entries, pools, order):
@@ -110,13 +105,29 @@ def n_best_oracle(vocab, entries, pools, order):
     return wrong / len(entries)
 
 
-def score_split(model, vocab, entries, beam, alpha=1.0, order="forward"):
-    t = time.perf_counter()
-    hyps = decode(model, vocab, [w for w, _ in entries], beam, alpha, order)
+def score_hyps(vocab, entries, hyps, seconds, order="forward"):
+    if order != "forward":
+        hyps = [to_reading_order(h) for h in hyps]
     preds = [vocab.decode_pron(h.tokens) for h in hyps]
     wer, per = score_g2p(preds, [p for _, p in entries])
-    r = {"wer": wer, "per": per, "words": len(entries), "seconds": time.perf_counter() - t}
-    return r, hyps, preds
+    return {"wer": wer, "per": per, "words": len(entries), "seconds": seconds}, hyps, preds
+
+
+def beam_and_pools(model, rescorer, vocab, entries, width, alpha, order):
+    """Beam results (and, with a rescorer, the n-best lists and their reversed scores).
+
+    With a rescorer the beam runs once: its result is each n-best list's first."""
+    if rescorer is None:
+        return *score_split(model, vocab, entries, width, alpha, order), None
+    pools, back, sec = n_best_split(model, rescorer, vocab, entries, width, alpha)
+    r, hyps, preds = score_hyps(vocab, entries, [p[0] for p in pools], sec, order)
+    return r, hyps, preds, (pools, back, sec)
+
+
+def score_split(model, vocab, entries, beam, alpha=1.0, order="forward"):
+    t = time.perf_counter()
+    hyps = decode(model, vocab, [w for w, _ in entries], beam, alpha, order)  # reading order
+    return score_hyps(vocab, entries, hyps, time.perf_counter() - t)
 
 
 def search_errors(entries, greedy, beam, vocab, alpha):
@@ -230,8 +241,9 @@ def main() -> int:
     record["dev_greedy_errors"] = error_profile(dev, preds)
     rows.append(("dev", "greedy", r))
     best_alpha, best_wer = None, None
+    n_best = {}
     for alpha in alphas:
-        r, beam, _ = score_split(model, vocab, dev, width, alpha, order)
+        r, beam, _, n_best[alpha] = beam_and_pools(model, rescorer, vocab, dev, width, alpha, order)
         r["search"] = search_errors(dev, greedy, beam, vocab, alpha)
         record[f"dev_beam{width}_alpha{alpha:g}"] = r
         rows.append(("dev", f"beam {width} α={alpha:g}", r))
@@ -239,7 +251,7 @@ def main() -> int:
             best_alpha, best_wer = alpha, r["wer"]
     record["alpha_chosen_on_dev"] = best_alpha
     if rescorer is not None:
-        pools, back, sec = n_best_split(model, rescorer, vocab, dev, width, best_alpha)
+        pools, back, sec = n_best[best_alpha]
         oracle = n_best_oracle(vocab, dev, pools, order)
         record["dev_n_best_oracle_wer"] = oracle
         best_weight, best_wer = None, None
@@ -255,11 +267,11 @@ def main() -> int:
         r, _, _ = score_split(model, vocab, test, 1, order=order)
         record["test_greedy"] = r
         rows.append(("test", "greedy", r))
-        r, _, _ = score_split(model, vocab, test, width, best_alpha, order)
+        r, _, _, found = beam_and_pools(model, rescorer, vocab, test, width, best_alpha, order)
         record[f"test_beam{width}"] = r
         rows.append(("test", f"beam {width} α={best_alpha:g}", r))
-        if rescorer is not None:
-            pools, back, sec = n_best_split(model, rescorer, vocab, test, width, best_alpha)
+        if found is not None:
+            pools, back, sec = found
             r = score_rescored(vocab, test, pools, back, best_weight, best_alpha, order, sec)
             record["test_rescored"] = r
             rows.append(("test", f"rescored λ={best_weight:g}", r))
