@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.cli.g2p_decode import load_g2p, to_reading_order
+from rnnkit.cli.g2p_decode import load_g2p
 from rnnkit.io.safetensors import load_arrays
-from rnnkit.models.beam import Hypothesis
 
 TINY = Path(__file__).parent / "data" / "cmudict_tiny.dict"
 FLAGS = ["--data", str(TINY), "--embed", "4", "--hidden", "6", "--decoder-hidden", "8",
@@ -151,6 +150,11 @@ def test_reversed_target_order_learns_and_rescores(run_dir, tmp_path):
     assert "rescored WER" in p.stdout
     p = rnnkit("g2p", "--checkpoint", fwd, "--rescore", last, "cat", cwd=tmp_path)
     assert p.stdout.startswith("cat\t")
+    p = rnnkit("eval", "--checkpoint", fwd, "--rescore", last, "--rescore-union",
+               "--rescore-weight", "1", "--split", "train", cwd=tmp_path)  # fmt: skip
+    assert "with their own n-best" in p.stdout
+    line = next(x for x in p.stdout.splitlines() if x.strip().startswith("rescored WER"))
+    assert float(line.split()[2].rstrip("%")) < 10.0  # λ = 1: the reversed run's candidates win
     p = rnnkit("eval", "--checkpoint", fwd, "--checkpoint", last, cwd=tmp_path, check=False)
     assert p.returncode == 2
     assert "must share their target order" in p.stderr
@@ -169,20 +173,12 @@ def test_reversed_target_order_learns_and_rescores(run_dir, tmp_path):
                check=False)  # fmt: skip
     assert p.returncode == 2
     assert "pass --rescore DIR too" in p.stderr
+    p = rnnkit("g2p", "--checkpoint", fwd, "--rescore-union", "cat", cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "pass --rescore DIR too" in p.stderr
 
 
 def test_refuses_to_overwrite_a_run(run_dir):
     p = rnnkit("train", "g2p", *FLAGS, "--out", str(run_dir), cwd=run_dir, check=False)
     assert p.returncode != 0
     assert "already holds a run" in p.stderr
-
-
-def test_to_reading_order_reverses_tokens_and_their_attention_rows():
-    rows = np.arange(12.0).reshape(4, 3)  # three tokens and the row behind </s>
-    h = Hypothesis([5, 6, 7], -1.0, -0.25, rows, True)
-    r = to_reading_order(h)
-    assert r.tokens == [7, 6, 5]
-    np.testing.assert_array_equal(r.attention, rows[[2, 1, 0, 3]])
-    cut = to_reading_order(h._replace(attention=rows[:3], ended=False))  # no </s> row
-    np.testing.assert_array_equal(cut.attention, rows[[2, 1, 0]])
-    assert (r.log_prob, r.score, r.ended) == (-1.0, -0.25, True)

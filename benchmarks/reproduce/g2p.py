@@ -22,7 +22,8 @@ With several ``--run``, the runs' best checkpoints decode together as an ensembl
 With ``--rescore``, the beam's n-best lists (width ``--beam``, the α chosen on dev) are
 rescored by those runs for each λ of ``--weights`` (RESCORE-1, :mod:`rnnkit.models.rescoring`);
 the table adds the n-best oracle (a word counts as right if any hypothesis of its list
-is), and ``--test`` scores the λ that did best on dev, once.
+is). ``--union`` also tries the union of both sides' n-best lists (``rescore(...,
+union=True)``); ``--test`` scores the way and λ that did best on dev, once.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared 
 
 import numpy as np
 
-from rnnkit.cli.g2p_decode import load_g2p_models, predict, target_order, to_reading_order
+from rnnkit.cli.g2p_decode import load_g2p_models, predict, target_order
 from rnnkit.data.cmudict import (
     G2PVocab,
     edit_distance,
@@ -50,7 +51,12 @@ from rnnkit.data.cmudict import (
     score_g2p,
     split_dictionary,
 )
-from rnnkit.models.rescoring import choose, reversed_log_probs
+from rnnkit.models.rescoring import (
+    choose,
+    reverse_hypothesis,
+    reversed_log_probs,
+    with_other_n_best,
+)
 
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
@@ -75,20 +81,37 @@ def decode(model, vocab, words, beam, alpha, order="forward"):
     hyps = by_length(
         vocab, words, lambda b: model.beam_search(b.src, b.src_lengths, beam, length_penalty=alpha)
     )
-    return hyps if order == "forward" else [to_reading_order(h) for h in hyps]
+    return hyps if order == "forward" else [reverse_hypothesis(h) for h in hyps]
 
 
-def n_best_split(model, rescorer, vocab, entries, beam, alpha):
-    """Every word's n-best list from ``model`` and the rescorer's (RESCORE-1) log-probs."""
+def n_best_split(model, rescorer, vocab, entries, beam, alpha, union):
+    """Every word's n-best list from ``model`` and the rescorer's (RESCORE-1) log-probs.
+
+    With ``union`` each list goes on with the rescorer's own n-best (``with_other_n_best``);
+    also returns how many of each list are ``model``'s own (they come first)."""
     t = time.perf_counter()
 
     def run(b):
         pools = model.n_best(b.src, b.src_lengths, beam, length_penalty=alpha)
+        own = [len(p) for p in pools]
+        if union:
+            pools = with_other_n_best(model, rescorer, b.src, b.src_lengths, pools, beam, alpha)
         back = reversed_log_probs(rescorer, b.src, b.src_lengths, pools)
-        return list(zip(pools, back, strict=True))
+        return list(zip(pools, back, own, strict=True))
 
-    pairs = by_length(vocab, [w for w, _ in entries], run)
-    return [p for p, _ in pairs], [x for _, x in pairs], time.perf_counter() - t
+    found = by_length(vocab, [w for w, _ in entries], run)
+    pools, back, own = ([x[i] for x in found] for i in range(3))
+    return pools, back, own, time.perf_counter() - t
+
+
+def candidates(found, use_union):
+    """The pools and reversed scores of one way of rescoring: own n-best only, or the union."""
+    pools, back, own, _ = found
+    if use_union:
+        return pools, back
+    return [p[:n] for p, n in zip(pools, own, strict=True)], [
+        x[:n] for x, n in zip(back, own, strict=True)
+    ]
 
 
 def score_rescored(vocab, entries, pools, back, weight, alpha, order, seconds):
@@ -107,21 +130,21 @@ def n_best_oracle(vocab, entries, pools, order):
 
 def score_hyps(vocab, entries, hyps, seconds, order="forward"):
     if order != "forward":
-        hyps = [to_reading_order(h) for h in hyps]
+        hyps = [reverse_hypothesis(h) for h in hyps]
     preds = [vocab.decode_pron(h.tokens) for h in hyps]
     wer, per = score_g2p(preds, [p for _, p in entries])
     return {"wer": wer, "per": per, "words": len(entries), "seconds": seconds}, hyps, preds
 
 
-def beam_and_pools(model, rescorer, vocab, entries, width, alpha, order):
-    """Beam results (and, with a rescorer, the n-best lists and their reversed scores).
+def beam_and_pools(model, rescorer, vocab, entries, width, alpha, order, union=False):
+    """Beam results (and, with a rescorer, what :func:`n_best_split` returns).
 
     With a rescorer the beam runs once: its result is each n-best list's first."""
     if rescorer is None:
         return *score_split(model, vocab, entries, width, alpha, order), None
-    pools, back, sec = n_best_split(model, rescorer, vocab, entries, width, alpha)
-    r, hyps, preds = score_hyps(vocab, entries, [p[0] for p in pools], sec, order)
-    return r, hyps, preds, (pools, back, sec)
+    found = n_best_split(model, rescorer, vocab, entries, width, alpha, union)
+    r, hyps, preds = score_hyps(vocab, entries, [p[0] for p in found[0]], found[-1], order)
+    return r, hyps, preds, found
 
 
 def score_split(model, vocab, entries, beam, alpha=1.0, order="forward"):
@@ -190,6 +213,7 @@ def main() -> int:
     ap.add_argument("--alphas", default="0,1", help="length penalties tried on dev")
     ap.add_argument("--rescore", action="append", help="run of the other target order (repeat)")
     ap.add_argument("--weights", default="0.3,0.5,0.7", help="λ of (RESCORE-1) tried on dev")
+    ap.add_argument("--union", action="store_true", help="also try the union of both n-bests")
     ap.add_argument("--out", default="benchmarks/results", help="folder for NAME.json")
     ap.add_argument("--name", default="g2p", help="results file name, without .json")
     args = ap.parse_args()
@@ -243,7 +267,9 @@ def main() -> int:
     best_alpha, best_wer = None, None
     n_best = {}
     for alpha in alphas:
-        r, beam, _, n_best[alpha] = beam_and_pools(model, rescorer, vocab, dev, width, alpha, order)
+        r, beam, _, n_best[alpha] = beam_and_pools(
+            model, rescorer, vocab, dev, width, alpha, order, args.union
+        )
         r["search"] = search_errors(dev, greedy, beam, vocab, alpha)
         record[f"dev_beam{width}_alpha{alpha:g}"] = r
         rows.append(("dev", f"beam {width} α={alpha:g}", r))
@@ -251,35 +277,39 @@ def main() -> int:
             best_alpha, best_wer = alpha, r["wer"]
     record["alpha_chosen_on_dev"] = best_alpha
     if rescorer is not None:
-        pools, back, sec = n_best[best_alpha]
-        oracle = n_best_oracle(vocab, dev, pools, order)
-        record["dev_n_best_oracle_wer"] = oracle
-        best_weight, best_wer = None, None
-        for weight in [float(w) for w in args.weights.split(",")]:
-            r = score_rescored(vocab, dev, pools, back, weight, best_alpha, order, sec)
-            record[f"dev_rescored_lambda{weight:g}"] = r
-            rows.append(("dev", f"rescored λ={weight:g}", r))
-            if best_wer is None or r["wer"] < best_wer:
-                best_weight, best_wer = weight, r["wer"]
-        record["lambda_chosen_on_dev"] = best_weight
+        found, sec = n_best[best_alpha], n_best[best_alpha][-1]
+        best_way, best_wer = None, None
+        for way in ("rescored", "union") if args.union else ("rescored",):
+            pools, back = candidates(found, way == "union")
+            record[f"dev_{way}_n_best_oracle_wer"] = n_best_oracle(vocab, dev, pools, order)
+            for weight in [float(w) for w in args.weights.split(",")]:
+                r = score_rescored(vocab, dev, pools, back, weight, best_alpha, order, sec)
+                record[f"dev_{way}_lambda{weight:g}"] = r
+                rows.append(("dev", f"{way} λ={weight:g}", r))
+                if best_wer is None or r["wer"] < best_wer:
+                    best_way, best_weight, best_wer = way, weight, r["wer"]
+        record["rescoring_chosen_on_dev"] = {"way": best_way, "lambda": best_weight}
     if args.test:
         test = splits["test"]
         r, _, _ = score_split(model, vocab, test, 1, order=order)
         record["test_greedy"] = r
         rows.append(("test", "greedy", r))
-        r, _, _, found = beam_and_pools(model, rescorer, vocab, test, width, best_alpha, order)
+        r, _, _, found = beam_and_pools(
+            model, rescorer, vocab, test, width, best_alpha, order, args.union
+        )
         record[f"test_beam{width}"] = r
         rows.append(("test", f"beam {width} α={best_alpha:g}", r))
         if found is not None:
-            pools, back, sec = found
-            r = score_rescored(vocab, test, pools, back, best_weight, best_alpha, order, sec)
-            record["test_rescored"] = r
-            rows.append(("test", f"rescored λ={best_weight:g}", r))
+            pools, back = candidates(found, best_way == "union")
+            r = score_rescored(vocab, test, pools, back, best_weight, best_alpha, order, found[-1])
+            record[f"test_{best_way}"] = r
+            rows.append(("test", f"{best_way} λ={best_weight:g}", r))
     minutes = ", ".join(f"{m['progress']['wall_s'] / 60:.1f}" for m in members)
     print(f"checkpoint {what}; minutes of training: {minutes}")
     if rescorer is not None:
-        print(f"rescored by {record['rescorer']}; dev n-best oracle WER "
-              f"{100 * record['dev_n_best_oracle_wer']:.2f} %")  # fmt: skip
+        oracles = "; ".join(f"{k[4:-18]} {100 * v:.2f} %" for k, v in record.items()
+                            if k.endswith("_n_best_oracle_wer"))  # fmt: skip
+        print(f"rescored by {record['rescorer']}; dev n-best oracle WER: {oracles}")
     print(f"{'split':<6} {'decoding':<14} {'words':>6} {'WER %':>7} {'PER %':>7} {'time s':>7}")
     for split, name, r in rows:
         print(

@@ -111,8 +111,8 @@ def _eval(argv: list[str]) -> int:
             "several --checkpoint (an ensemble) work only for "
             f"{', '.join(ENSEMBLE_TASKS)} checkpoints, all of one task; got {', '.join(tasks)}."
         )
-    if task != "g2p" and (args.rescore or args.rescore_weight is not None):
-        raise ValueError(f"--rescore and --rescore-weight are for g2p runs; this is {task}.")
+    if task != "g2p" and (args.rescore or args.rescore_weight is not None or args.rescore_union):
+        raise ValueError(f"--rescore and its options are for g2p runs; this is {task}.")
     args.checkpoints, args.checkpoint = args.checkpoint, args.checkpoint[0]
     return _module(TRAIN_TASKS[task][0]).evaluate(args)
 

@@ -14,13 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
 from rnnkit.io.checkpoint import load_checkpoint
 from rnnkit.models.beam import Hypothesis
 from rnnkit.models.decoding import Decoding, Seq2SeqEnsemble
-from rnnkit.models.rescoring import rescore
+from rnnkit.models.rescoring import rescore, reverse_hypothesis
 from rnnkit.models.seq2seq import Seq2Seq
 
 KIND = "rnnkit-g2p"
@@ -47,6 +45,13 @@ def add_rescore_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="g2p: a run trained with the other --target-order; repeat for an ensemble. "
         "Rescores each beam's n-best list (RESCORE-1)",
+    )
+    p.add_argument(
+        "--rescore-union",
+        dest="rescore_union",
+        action="store_true",
+        help="g2p: also rescore the --rescore runs' own beam hypotheses, not only the "
+        "--checkpoint runs'",
     )
     p.add_argument(
         "--rescore-weight",
@@ -101,16 +106,6 @@ def target_order(cfg: dict[str, Any]) -> str:
     return order
 
 
-def to_reading_order(h: Hypothesis) -> Hypothesis:
-    """A right-to-left model's hypothesis turned to reading order, attention rows with it.
-
-    The row behind </s> (present when ``h.ended``) stays last.
-    """
-    n = len(h.tokens)
-    rows = np.concatenate([h.attention[:n][::-1], h.attention[n:]], axis=0)
-    return h._replace(tokens=h.tokens[::-1], attention=rows)
-
-
 def predict(
     model: Decoding,
     vocab: G2PVocab,
@@ -120,12 +115,14 @@ def predict(
     order: str = "forward",
     rescorer: Decoding | None = None,
     weight: float = 0.5,
+    union: bool = False,
 ) -> list[Hypothesis]:
     """Hypotheses for ``words`` (greedy for ``beam`` 1), batched by length, in input order.
 
     ``order="reversed"`` is for models trained with ``--target-order reversed``: their
     outputs are turned back to reading order. With a ``rescorer`` (runs of the other
-    order), each beam's n-best list is rescored by (RESCORE-1) with ``λ = weight``.
+    order), each beam's n-best list is rescored by (RESCORE-1) with ``λ = weight``; with
+    ``union``, the rescorer's own n-best lists join the candidates.
     """
     if rescorer is not None and beam < 2:
         raise ValueError("rescoring needs a beam of width 2 or more.")
@@ -135,13 +132,13 @@ def predict(
         idx = sorted_idx[k : k + batch]
         b = make_batch(vocab, [words[i] for i in idx])
         if rescorer is not None:
-            hyps = rescore(model, rescorer, b.src, b.src_lengths, beam, weight)
+            hyps = rescore(model, rescorer, b.src, b.src_lengths, beam, weight, union=union)
         elif beam == 1:
             hyps = model.greedy(b.src, b.src_lengths)
         else:
             hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam)
         for i, h in zip(idx, hyps, strict=True):
-            out[i] = h if order == "forward" else to_reading_order(h)
+            out[i] = h if order == "forward" else reverse_hypothesis(h)
     return out
 
 
@@ -189,6 +186,7 @@ class _Models(NamedTuple):
     order: str  # the target order of ``model``'s runs
     rescorer: Decoding | None  # runs of the other order (--rescore), or None
     weight: float  # λ of (RESCORE-1)
+    union: bool  # also rescore the --rescore runs' own n-best lists
     beam: int
     what: str
     config: dict[str, Any]  # the first run's
@@ -202,7 +200,7 @@ def _load_models(args: argparse.Namespace) -> _Models:
     beam = getattr(args, "beam", None) or int(cfg.get("beam", 5))
     weight = getattr(args, "rescore_weight", None)
     weight = 0.5 if weight is None else float(weight)
-    rescorer = None
+    rescorer, union = None, False
     if getattr(args, "rescore_weight", None) is not None and not getattr(args, "rescore", None):
         raise ValueError("--rescore-weight weighs the --rescore runs; pass --rescore DIR too.")
     if getattr(args, "rescore", None):
@@ -218,14 +216,19 @@ def _load_models(args: argparse.Namespace) -> _Models:
             )
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"--rescore-weight must lie in [0, 1]; got {weight}.")
-        what += f"; rescored (λ = {weight:g}) by {other}"
-    return _Models(model, order, rescorer, weight, beam, what, cfg)
+        union = bool(getattr(args, "rescore_union", False))
+        what += (
+            f"; rescored (λ = {weight:g}{', with their own n-best' if union else ''}) by {other}"
+        )
+    elif getattr(args, "rescore_union", False):
+        raise ValueError("--rescore-union adds the --rescore runs' n-best; pass --rescore DIR too.")
+    return _Models(model, order, rescorer, weight, union, beam, what, cfg)
 
 
 def _predict(m: _Models, vocab: G2PVocab, words: list[str], rescored: bool) -> list[Hypothesis]:
     if rescored:
         return predict(m.model, vocab, words, m.beam, order=m.order, rescorer=m.rescorer,
-                       weight=m.weight)  # fmt: skip
+                       weight=m.weight, union=m.union)  # fmt: skip
     return predict(m.model, vocab, words, m.beam, order=m.order)
 
 

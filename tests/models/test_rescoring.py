@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from rnnkit.models import Seq2Seq, Seq2SeqEnsemble
-from rnnkit.models.rescoring import choose, rescore, reversed_log_probs
+from rnnkit.models.beam import Hypothesis
+from rnnkit.models.rescoring import (
+    choose,
+    rescore,
+    reverse_hypothesis,
+    reversed_log_probs,
+    with_other_n_best,
+)
 from rnnkit.ops.activations import log_softmax
 
 SRC = np.array([[3, 4, 5], [6, 3, 0], [4, 0, 0], [5, 0, 0]])  # (S=4, B=3), padded with 0
@@ -103,6 +110,33 @@ def test_rescoring_can_change_the_choice():
     assert changed > 0
 
 
+def test_the_union_adds_the_other_models_n_best_in_this_models_order():
+    fwd, back = model(0), model(2, cell="gru")
+    pools = fwd.n_best(SRC, LENGTHS, beam_size=4, max_len=12)
+    theirs = back.n_best(SRC, LENGTHS, beam_size=4, max_len=12)
+    union = with_other_n_best(fwd, back, SRC, LENGTHS, pools, beam_size=4, max_len=12)
+    added = 0
+    for b, (pool, more, both) in enumerate(zip(pools, theirs, union, strict=True)):
+        assert both[: len(pool)] == list(pool)  # the model's own list first, untouched
+        toks = [tuple(h.tokens) for h in both]
+        assert len(set(toks)) == len(toks)
+        assert set(toks) == {tuple(h.tokens) for h in pool} | {tuple(h.tokens[::-1]) for h in more}
+        extra = both[len(pool) :]
+        added += len(extra)
+        if extra:  # log_prob is the model's own, forced; attention rows turned around
+            lp = fwd.sequence_log_prob(SRC, LENGTHS, [h.tokens for h in extra], [b] * len(extra))
+            np.testing.assert_allclose([h.log_prob for h in extra], lp, rtol=1e-12)
+            for h in extra:
+                assert h.attention.shape[1] == LENGTHS[b]
+    assert added > 0
+    picks = rescore(fwd, back, SRC, LENGTHS, beam_size=4, weight=1.0, max_len=12, union=True)
+    lp = reversed_log_probs(back, SRC, LENGTHS, union)
+    assert [h.tokens for h in picks] == [h.tokens for h in choose(union, lp, weight=1.0)]
+    for h, more in zip(picks, theirs, strict=True):  # at λ = 1, no worse than the other's beam
+        assert more[0].ended  # (one cut at max_len would be scored without </s> by the beam)
+        assert h.score >= more[0].score - 1e-12
+
+
 def test_bad_arguments():
     m = model(0)
     pools = m.n_best(SRC, LENGTHS, beam_size=2, max_len=6)
@@ -120,3 +154,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="pools for"):
         reversed_log_probs(m, SRC, LENGTHS, pools[:2])
     assert m.sequence_log_prob(SRC, LENGTHS, [], []).shape == (0,)
+
+
+def test_reverse_hypothesis_reverses_tokens_and_their_attention_rows():
+    rows = np.arange(12.0).reshape(4, 3)  # three tokens and the row behind </s>
+    h = Hypothesis([5, 6, 7], -1.0, -0.25, rows, True)
+    r = reverse_hypothesis(h)
+    assert r.tokens == [7, 6, 5]
+    np.testing.assert_array_equal(r.attention, rows[[2, 1, 0, 3]])
+    cut = reverse_hypothesis(h._replace(attention=rows[:3], ended=False))  # no </s> row
+    np.testing.assert_array_equal(cut.attention, rows[[2, 1, 0]])
+    assert (r.log_prob, r.score, r.ended) == (-1.0, -0.25, True)
