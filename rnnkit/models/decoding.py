@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rnnkit.models.beam import Hypothesis, Step, beam_search, beam_search_n_best, greedy_search
+from rnnkit.models.beam import Hypothesis, Step, beam_search_n_best, greedy_search
 from rnnkit.ops.activations import log_mean_softmax, log_softmax
 
 if TYPE_CHECKING:
@@ -100,14 +100,8 @@ class Decoding:
         length_penalty: float = 1.0,
     ) -> list[Hypothesis]:
         """Beam search (BEAM-1), (BEAM-2) of every example; ``max_len`` defaults to 2 S + 5."""
-        n = 2 * np.shape(src)[0] + 5 if max_len is None else max_len
-        return self._decode(
-            src,
-            src_lengths,
-            lambda step, st, b: beam_search(
-                step, st, b, self.bos, self.eos, n, beam_size, length_penalty
-            ),
-        )
+        pools = self.n_best(src, src_lengths, beam_size, max_len, length_penalty)
+        return [pool[0] for pool in pools]
 
     def n_best(
         self,
