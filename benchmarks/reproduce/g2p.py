@@ -42,12 +42,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads fight over shared 
 
 import numpy as np
 
-from rnnkit.cli.g2p_decode import load_g2p_models, predict, target_order
+from rnnkit.cli.g2p_decode import by_length, load_g2p_models, predict, target_order
 from rnnkit.data.cmudict import (
     G2PVocab,
     edit_distance,
     load_cmudict,
-    make_batch,
     score_g2p,
     split_dictionary,
 )
@@ -59,17 +58,6 @@ from rnnkit.models.rescoring import (
 )
 
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
-
-
-def by_length(vocab, words, run):
-    """``run(batch, indices)`` over batches of 256 words sorted by length; results in order."""
-    order = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
-    out = [None] * len(words)
-    for k in range(0, len(order), 256):
-        idx = order[k : k + 256]
-        for i, x in zip(idx, run(make_batch(vocab, [words[i] for i in idx])), strict=True):
-            out[i] = x
-    return out
 
 
 def decode(model, vocab, words, beam, alpha, order="forward"):

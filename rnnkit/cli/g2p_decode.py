@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rnnkit.data.cmudict import G2PVocab, load_cmudict, make_batch, score_g2p, split_dictionary
+from rnnkit.data.cmudict import (
+    Batch,
+    G2PVocab,
+    load_cmudict,
+    make_batch,
+    score_g2p,
+    split_dictionary,
+)
 from rnnkit.io.checkpoint import load_checkpoint
 from rnnkit.models.beam import Hypothesis
 from rnnkit.models.decoding import Decoding, Seq2SeqEnsemble
@@ -24,14 +32,18 @@ from rnnkit.models.seq2seq import Seq2Seq
 KIND = "rnnkit-g2p"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of ``rnnkit g2p``."""
+def _add_checkpoint_flag(p: argparse.ArgumentParser, repeated: str) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
         action="append",
-        help="g2p run directory or checkpoint; repeat it to decode with an ensemble",
+        help=f"g2p run directory or checkpoint; repeat it {repeated}",
     )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``rnnkit g2p``."""
+    _add_checkpoint_flag(p, "to decode with an ensemble")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
     add_rescore_arguments(p)
     p.add_argument("words", nargs="+", metavar="WORD")
@@ -64,12 +76,7 @@ def add_rescore_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_plot_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``rnnkit plot attention``."""
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        action="append",
-        help="g2p run directory or checkpoint; repeat it for an ensemble (mean attention)",
-    )
+    _add_checkpoint_flag(p, "for an ensemble (mean attention)")
     p.add_argument("--out", required=True, help="image file to write (e.g. attn.png)")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
     p.add_argument("word", metavar="WORD")
@@ -126,19 +133,28 @@ def predict(
     """
     if rescorer is not None and beam < 2:
         raise ValueError("rescoring needs a beam of width 2 or more.")
+
+    def run(b: Batch) -> list[Hypothesis]:
+        if rescorer is not None:
+            return rescore(model, rescorer, b.src, b.src_lengths, beam, weight, union=union)
+        if beam == 1:
+            return model.greedy(b.src, b.src_lengths)
+        return model.beam_search(b.src, b.src_lengths, beam_size=beam)
+
+    hyps = by_length(vocab, words, run, batch)
+    return hyps if order == "forward" else [reverse_hypothesis(h) for h in hyps]
+
+
+def by_length(
+    vocab: G2PVocab, words: list[str], run: Callable[[Batch], list[Any]], batch: int = 256
+) -> list[Any]:
+    """``run`` on batches of ``words`` sorted by length (one result per word), in input order."""
     sorted_idx = sorted(range(len(words)), key=lambda i: (len(words[i]), i))
     out: list[Any] = [None] * len(words)
     for k in range(0, len(sorted_idx), batch):
         idx = sorted_idx[k : k + batch]
-        b = make_batch(vocab, [words[i] for i in idx])
-        if rescorer is not None:
-            hyps = rescore(model, rescorer, b.src, b.src_lengths, beam, weight, union=union)
-        elif beam == 1:
-            hyps = model.greedy(b.src, b.src_lengths)
-        else:
-            hyps = model.beam_search(b.src, b.src_lengths, beam_size=beam)
-        for i, h in zip(idx, hyps, strict=True):
-            out[i] = h if order == "forward" else reverse_hypothesis(h)
+        for i, x in zip(idx, run(make_batch(vocab, [words[i] for i in idx])), strict=True):
+            out[i] = x
     return out
 
 

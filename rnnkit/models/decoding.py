@@ -63,8 +63,11 @@ class Decoding:
             for m, was_training in zip(members, modes, strict=True):
                 m.train(was_training)
 
-    def _decode(self, src: np.ndarray, src_lengths: np.ndarray, run: Any) -> list[Any]:
-        """``run(step, state, batch)`` in eval mode; attention cut to each source's length."""
+    def _decode(self, src: np.ndarray, src_lengths: np.ndarray, run: Any) -> list[list[Hypothesis]]:
+        """``run(step, state, batch)`` in eval mode: hypotheses per example, attention trimmed.
+
+        Each hypothesis keeps the attention columns of its example's real source steps.
+        """
 
         def go() -> Any:
             step, state = self._begin(src, src_lengths)
@@ -75,21 +78,19 @@ class Decoding:
         def trim(h: Hypothesis, b: int) -> Hypothesis:
             return h._replace(attention=h.attention[:, : lens[b]])
 
-        return [
-            [trim(h, b) for h in out] if isinstance(out, list) else trim(out, b)
-            for b, out in enumerate(self._in_eval_mode(go))
-        ]
+        return [[trim(h, b) for h in hs] for b, hs in enumerate(self._in_eval_mode(go))]
 
     def greedy(
         self, src: np.ndarray, src_lengths: np.ndarray, max_len: int | None = None
     ) -> list[Hypothesis]:
         """Greedy decoding (BEAM-3) of every example; ``max_len`` defaults to 2 S + 5."""
         n = 2 * np.shape(src)[0] + 5 if max_len is None else max_len
-        return self._decode(
+        one_each = self._decode(
             src,
             src_lengths,
-            lambda step, st, b: greedy_search(step, st, b, self.bos, self.eos, n),
+            lambda step, st, b: [[h] for h in greedy_search(step, st, b, self.bos, self.eos, n)],
         )
+        return [hs[0] for hs in one_each]
 
     def beam_search(
         self,
