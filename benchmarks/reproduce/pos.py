@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.cli import main as rnnkit_main
-from rnnkit.cli.tagger import split_file
+from rnnkit.cli.tagger_decode import split_file
 from rnnkit.data.conllu import read_conllu
 
 PUBLISHED = {"plank_2016_word_char_ud13_en": 94.6, "issue_most_frequent_tag_dev": 86.1}

@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "forecast": ("rnnkit.cli.forecast", "add_arguments", "run", "forecast a CSV series"),
     "g2p": ("rnnkit.cli.g2p_decode", "add_arguments", "run", "pronounce words with a g2p model"),
     "plot": ("rnnkit.cli.plot", "add_arguments", "run", "figures: rnnkit plot KIND --help"),
-    "tag": ("rnnkit.cli.tagger", "add_tag_arguments", "tag", "UPOS-tag CoNLL-U or text"),
+    "tag": ("rnnkit.cli.tagger_decode", "add_tag_arguments", "tag", "UPOS-tag CoNLL-U or text"),
     "generate": (
         "rnnkit.cli.charlm",
         "add_generate_arguments",

@@ -1,4 +1,4 @@
-"""``rnnkit train tagger``, ``rnnkit tag`` and the tagger part of ``rnnkit eval``.
+"""``rnnkit train tagger``.
 
 Trains a :class:`rnnkit.models.tagger.SequenceTagger` (word embedding + character
 biLSTM → biLSTM → softmax per word, Plank, Søgaard & Goldberg 2016) to predict UPOS
@@ -13,6 +13,9 @@ characters. In training, each word id is replaced by ``<unk>`` with probability
 α / (α + count) (``--word-dropout-alpha``, Kiperwasser & Goldberg 2016), so that rare
 words teach ``<unk>`` and the character model to carry the unseen ones. Accuracy is
 counted over every word with a gold UPOS (multiword ranges and empty nodes carry none).
+
+``rnnkit tag`` and the tagger part of ``rnnkit eval`` live in
+:mod:`rnnkit.cli.tagger_decode` (``evaluate`` is re-exported here for ``rnnkit eval``).
 """
 
 from __future__ import annotations
@@ -23,31 +26,36 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.cli.progress import ProgressPrinter
-from rnnkit.data.conllu import (
-    Sentence,
-    format_conllu,
-    parse_conllu,
-    read_conllu,
-    sentence_from_words,
+from rnnkit.cli.tagger_decode import (
+    KIND,
+    Encoded,
+    accuracy,
+    evaluate,
+    load_tagger,
+    split_file,
+    vocabs_of,
+    with_words,
 )
+from rnnkit.data.conllu import read_conllu
 from rnnkit.data.vocab import CharVocab, WordVocab
-from rnnkit.io.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.io.checkpoint import save_checkpoint
 from rnnkit.io.nested import join_arrays, split_arrays
 from rnnkit.io.rng import rng_from_state, rng_state
 from rnnkit.kernels.losses import softmax_cross_entropy
-from rnnkit.models.tagger import SequenceTagger, TaggerBatch, encode_batch
+from rnnkit.models.tagger import SequenceTagger, TaggerBatch
 from rnnkit.nn.module import Module
 from rnnkit.optim import SGD, Adam, clip_grad_norm
 from rnnkit.train import Progress
 
-KIND = "rnnkit-tagger"
+__all__ = ["DEFAULTS", "add_train_arguments", "evaluate", "rare_word_dropout", "train"]
+
 UNK_CHAR = "\ufffd"  # characters unseen in training encode to U+FFFD
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
@@ -99,93 +107,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
 
 
-def add_tag_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of ``rnnkit tag``."""
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
-    p.add_argument("file", help="CoNLL-U, or plain text with one tokenised sentence per line")
-    p.add_argument("--format", choices=["auto", "conllu", "text"], default="auto")
-    p.add_argument("-o", "--output", help="write CoNLL-U here (default: standard output)")
-
-
-# -- data ---------------------------------------------------------------------------
-def split_file(directory: str | Path, split: str) -> Path:
-    """The one ``*-ud-<split>.conllu`` file of a UD treebank folder."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise FileNotFoundError(f"UD data directory {str(d)!r} does not exist.")
-    found = sorted(d.glob(f"*-ud-{split}.conllu"))
-    if len(found) != 1:
-        raise FileNotFoundError(
-            f"expected one *-ud-{split}.conllu file in {str(d)!r}; found "
-            f"{[f.name for f in found]}. Pass the folder of one UD treebank."
-        )
-    return found[0]
-
-
-def _tagged(sentences: list[Sentence]) -> list[Sentence]:
-    return [s for s in sentences if s.words]
-
-
-def batches_of(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
-    """Sentence indices grouped into batches of similar length (sorted, then chunked)."""
-    order = sorted(range(len(sentences)), key=lambda i: (len(sentences[i].words), i))
-    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-
-
-class Encoded:
-    """Sentences encoded once into batches: inputs, gold tag ids (−1: no gold), OOV marks."""
-
-    def __init__(
-        self,
-        sentences: Sequence[Sentence],
-        words: WordVocab,
-        chars: CharVocab,
-        tags: Sequence[str],
-        batch_size: int,
-        max_chars: int,
-        lowercase: bool = False,
-    ) -> None:
-        tag_id = {t: k for k, t in enumerate(tags)}
-        self.groups = batches_of(sentences, batch_size)
-        self.batches: list[TaggerBatch] = []
-        self.gold: list[np.ndarray] = []
-        self.oov: list[np.ndarray] = []
-        for group in self.groups:
-            forms = [sentences[i].forms() for i in group]
-            b = encode_batch(forms, words, chars, max_chars, lowercase)
-            gold = np.full(b.words.shape, -1, dtype=np.int64)
-            oov = np.zeros(b.words.shape, dtype=bool)
-            for j, i in enumerate(group):
-                for t, (f, u) in enumerate(zip(forms[j], sentences[i].upos(), strict=True)):
-                    gold[t, j] = tag_id.get(u, -1)
-                    key = f.lower() if lowercase else f
-                    oov[t, j] = b.words[t, j] == 0 and key != words.unk
-            self.batches.append(b)
-            self.gold.append(gold)
-            self.oov.append(oov)
-
-
 def _count(data: Encoded) -> int:
     return int(sum((g >= 0).sum() for g in data.gold))
-
-
-def accuracy(model: SequenceTagger, data: Encoded) -> dict[str, float]:
-    """UPOS accuracy over words with a gold tag, overall and on OOV words (in percent)."""
-    right = total = oov_right = oov_total = 0
-    for b, gold, oov in zip(data.batches, data.gold, data.oov, strict=True):
-        pred = model.predict(b)
-        has = gold >= 0
-        ok = (pred == gold) & has
-        right += int(ok.sum())
-        total += int(has.sum())
-        oov_right += int((ok & oov).sum())
-        oov_total += int((has & oov).sum())
-    return {
-        "accuracy": 100.0 * right / max(total, 1),
-        "tokens": total,
-        "oov_accuracy": 100.0 * oov_right / max(oov_total, 1),
-        "oov_tokens": oov_total,
-    }
 
 
 def rare_word_dropout(words: WordVocab, counts: Mapping[str, int], alpha: float) -> np.ndarray:
@@ -248,26 +171,6 @@ def save_tagger(
     return save_checkpoint(directory, arrays, meta)
 
 
-def load_tagger(path: str | Path) -> tuple[SequenceTagger, dict[str, Any], dict[str, np.ndarray]]:
-    """Load a tagger checkpoint (a run directory: its ``best`` or ``checkpoint`` folder)."""
-    p = Path(path)
-    for sub in ("best", "checkpoint"):
-        if (p / sub).is_dir() or (p / f"{sub}.old").is_dir():
-            p = p / sub
-            break
-    arrays, meta = load_checkpoint(p)
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{str(p)!r} is not a tagger checkpoint (kind {meta.get('kind')!r}).")
-    model = SequenceTagger(**meta["model_config"])
-    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    return model, meta, arrays
-
-
-def _vocabs(meta: dict[str, Any]) -> tuple[WordVocab, CharVocab, list[str]]:
-    v = meta["vocab"]
-    return WordVocab.from_json(v["words"]), CharVocab.from_json(v["chars"]), list(v["tags"])
-
-
 # -- commands -------------------------------------------------------------------------
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     cfg = dict(DEFAULTS)
@@ -292,7 +195,7 @@ def train(args: argparse.Namespace) -> int:
         for key in ("epochs", "steps"):
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
-        words, chars, tags = _vocabs(meta)
+        words, chars, tags = vocabs_of(meta)
         progress = meta["progress"]
         print(f"resuming {out} at step {progress['step']}")
     else:
@@ -301,8 +204,8 @@ def train(args: argparse.Namespace) -> int:
             raise SystemExit(f"rnnkit: {out} already holds a run; pass --resume or another --out")
     cfg["out"] = str(out)
     t_load = time.perf_counter()
-    train_s = _tagged(read_conllu(split_file(cfg["data"], "train")))
-    dev_s = _tagged(read_conllu(split_file(cfg["data"], "dev")))
+    train_s = with_words(read_conllu(split_file(cfg["data"], "train")))
+    dev_s = with_words(read_conllu(split_file(cfg["data"], "dev")))
     if cfg["max_sentences"]:
         train_s = train_s[: cfg["max_sentences"]]
     lower = bool(cfg.get("lowercase", False))
@@ -437,58 +340,4 @@ def train(args: argparse.Namespace) -> int:
     if stop["now"]:
         print(f"stopped by interrupt; continue with: rnnkit train tagger --resume --out {out}")
         return 130
-    return 0
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    """Run ``rnnkit eval`` on a tagger checkpoint: UPOS accuracy, overall and on OOV words."""
-    model, meta, _ = load_tagger(args.checkpoint)
-    words, chars, tags = _vocabs(meta)
-    src = Path(args.data or meta["config"]["data"])
-    path = src if src.is_file() else split_file(src, args.split or "dev")
-    sentences = _tagged(read_conllu(path))
-    cfg = meta["config"]
-    data = Encoded(sentences, words, chars, tags, 64, cfg["max_chars"], cfg.get("lowercase", False))
-    t0 = time.perf_counter()
-    acc = accuracy(model, data)
-    print(
-        f"{path.name}: {len(sentences):,} sentences, {acc['tokens']:,} words; UPOS accuracy "
-        f"{acc['accuracy']:.2f}%; OOV words {acc['oov_tokens']:,}, accuracy "
-        f"{acc['oov_accuracy']:.2f}% ({time.perf_counter() - t0:.1f} s)"
-    )
-    return 0
-
-
-def _read_input(path: Path, fmt: str) -> list[Sentence]:
-    text = path.read_text(encoding="utf-8")
-    if fmt == "auto":
-        first = next((ln for ln in text.split("\n") if ln.strip()), "")
-        fmt = "conllu" if first.startswith("#") or first.count("\t") == 9 else "text"
-    if fmt == "conllu":
-        return parse_conllu(text, source=str(path))
-    lines = [ln.split() for ln in text.split("\n")]
-    return [sentence_from_words(ws, sent_id=str(k)) for k, ws in enumerate(lines, 1) if ws]
-
-
-def tag(args: argparse.Namespace) -> int:
-    """Run ``rnnkit tag``: fill in the UPOS column of CoNLL-U (or tag plain text)."""
-    model, meta, _ = load_tagger(args.checkpoint)
-    words, chars, tags = _vocabs(meta)
-    sentences = _read_input(Path(args.file), args.format)
-    tagged: list[Sentence] = list(sentences)
-    todo = [i for i, s in enumerate(sentences) if s.words]
-    for group in batches_of([sentences[i] for i in todo], 64):
-        idx = [todo[g] for g in group]
-        cfg = meta["config"]
-        forms = [sentences[i].forms() for i in idx]
-        b = encode_batch(forms, words, chars, cfg["max_chars"], cfg.get("lowercase", False))
-        pred = model.predict(b)
-        for j, i in enumerate(idx):
-            n = len(sentences[i].words)
-            tagged[i] = sentences[i].with_upos([tags[int(k)] for k in pred[:n, j]])
-    text = format_conllu(tagged)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
     return 0
