@@ -177,9 +177,9 @@ def tag(args: argparse.Namespace) -> int:
     sentences = _read_input(Path(args.file), args.format)
     tagged: list[Sentence] = list(sentences)
     todo = [i for i, s in enumerate(sentences) if s.words]
+    cfg = meta["config"]
     for group in batches_of([sentences[i] for i in todo], 64):
         idx = [todo[g] for g in group]
-        cfg = meta["config"]
         forms = [sentences[i].forms() for i in idx]
         b = encode_batch(forms, words, chars, cfg["max_chars"], cfg.get("lowercase", False))
         pred = model.predict(b)
