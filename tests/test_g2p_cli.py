@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.cli.g2p_decode import load_g2p
+from rnnkit.cli.g2p_decode import load_g2p, predict
+from rnnkit.data.cmudict import G2PVocab
 from rnnkit.io.safetensors import load_arrays
 
 TINY = Path(__file__).parent / "data" / "cmudict_tiny.dict"
@@ -126,6 +127,44 @@ def test_plot_attention_writes_a_png(run_dir):
     p2 = rnnkit("plot", "attention", "--checkpoint", str(run_dir), *args, cwd=run_dir)
     assert p2.stdout == p.stdout  # an ensemble of one model twice decodes as the model
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_length_penalty_is_the_beams_alpha(run_dir, tmp_path):
+    """``--length-penalty`` is α of (BEAM-2) for ``g2p`` and ``eval``, and a run's default for
+    them. This tiny model's beam ends at once unless α rewards length."""
+    model, vocab, words = load_g2p(str(run_dir))[0], G2PVocab(), ["cat", "water", "zebra"]
+    want = {}
+    for alpha in ("1", "3"):
+        hyps = predict(model, vocab, words, 3, length_penalty=float(alpha))
+        want[alpha] = [" ".join(vocab.decode_pron(h.tokens)) for h in hyps]
+        p = rnnkit("g2p", "--checkpoint", str(run_dir), "--length-penalty", alpha, *words,
+                   cwd=tmp_path)  # fmt: skip
+        assert [line.split("\t")[1] for line in p.stdout.splitlines()] == want[alpha]
+    assert want["1"] != want["3"]
+
+    def beam_line(*flags):
+        p = rnnkit("eval", "--split", "train", *flags, cwd=tmp_path)
+        return p.stdout.splitlines()[0].split(": ")[-1], next(
+            line.split("(")[0] for line in p.stdout.splitlines() if "beam 3" in line
+        )
+
+    one = beam_line("--checkpoint", str(run_dir))
+    three = beam_line("--checkpoint", str(run_dir), "--length-penalty", "3")
+    assert one[0].endswith("words; beam length penalty α = 1")
+    assert three[0].endswith("words; beam length penalty α = 3")
+    assert one[1] != three[1]
+    out = tmp_path / "alpha3"
+    rnnkit("train", "g2p", *FLAGS, "--steps", "2", "--length-penalty", "3", "--out", str(out),
+           cwd=tmp_path)  # fmt: skip
+    assert load_g2p(str(out))[1]["config"]["length_penalty"] == 3.0
+    assert beam_line("--checkpoint", str(out))[0].endswith("α = 3")
+    for bad in (["train", "g2p", *FLAGS, "--length-penalty", "-1", "--out", str(tmp_path / "x")],
+                ["g2p", "--checkpoint", str(run_dir), "--length-penalty", "nan", "cat"],
+                ["g2p", "--checkpoint", str(run_dir), "--beam", "0", "cat"]):  # fmt: skip
+        p = rnnkit(*bad, cwd=tmp_path, check=False)
+        assert p.returncode != 0
+        assert "must be" in p.stderr
+        assert not (tmp_path / "x").exists()
 
 
 def test_reversed_target_order_learns_and_rescores(run_dir, tmp_path):

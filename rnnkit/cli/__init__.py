@@ -98,8 +98,9 @@ def _eval(argv: list[str]) -> int:
         "(charlm default: the run's batch size; ptb default 1; 1: every token sees all "
         "text before it)",
     )
-    from rnnkit.cli.g2p_decode import add_rescore_arguments
+    from rnnkit.cli.g2p_decode import add_beam_arguments, add_rescore_arguments
 
+    add_beam_arguments(p)
     add_rescore_arguments(p)
     args = p.parse_args(argv)
     if args.streams is not None and args.streams < 1:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.cli.charlm import OPTIMIZERS
-from rnnkit.cli.g2p_decode import KIND, evaluate, score, target_order
+from rnnkit.cli.g2p_decode import KIND, checked_length_penalty, evaluate, score, target_order
 from rnnkit.data.cmudict import (
     G2PVocab,
     iterate_batches,
@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_every": 1000,
     "dev_words": 1000,  # dev words scored during training (greedy); 0 or None: all
     "beam": 5,
+    "length_penalty": 1.0,  # α of the beam's length normalisation (BEAM-2), used by eval
     "max_minutes": None,  # stop after this wall time; the cosine schedule then follows it
 }
 _INT_KEYS = ("embed", "hidden", "decoder_hidden", "layers", "epochs", "batch_size", "eval_every")
@@ -110,6 +111,12 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--eval-every", dest="eval_every", type=int, help="steps between dev scores")
     t.add_argument("--dev-words", dest="dev_words", type=int, help="dev words per score (0: all)")
     t.add_argument("--beam", type=int, help="beam width used by eval (default 5)")
+    t.add_argument(
+        "--length-penalty",
+        dest="length_penalty",
+        type=float,
+        help="α of the beam's length normalisation used by eval (default 1)",
+    )
     t.add_argument("--max-minutes", dest="max_minutes", type=float, help="wall-time budget")
     t.add_argument("--config", help="TOML or JSON file with the same keys as the flags")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -129,6 +136,10 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"rnnkit: {key} must be a positive integer; got {cfg[key]!r}")
     if cfg["steps"] is not None and cfg["steps"] < 1:
         raise SystemExit(f"rnnkit: steps must be >= 1; got {cfg['steps']}")
+    try:
+        cfg["length_penalty"] = checked_length_penalty(cfg["length_penalty"])
+    except ValueError as exc:
+        raise SystemExit(f"rnnkit: {exc}") from None
     return cfg
 
 

@@ -10,6 +10,7 @@ n-best lists with such runs (``--rescore``, :mod:`rnnkit.models.rescoring`, RESC
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,9 +45,31 @@ def _add_checkpoint_flag(p: argparse.ArgumentParser, repeated: str) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``rnnkit g2p``."""
     _add_checkpoint_flag(p, "to decode with an ensemble")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
+    add_beam_arguments(p)
     add_rescore_arguments(p)
     p.add_argument("words", nargs="+", metavar="WORD")
+
+
+def add_beam_arguments(p: argparse.ArgumentParser) -> None:
+    """``--beam`` and ``--length-penalty`` of ``rnnkit g2p``, ``eval`` and ``plot attention``."""
+    p.add_argument(
+        "--beam", type=int, default=None, help="g2p: beam width (default: the run's, else 5)"
+    )
+    p.add_argument(
+        "--length-penalty",
+        dest="length_penalty",
+        type=float,
+        default=None,
+        help="g2p: α, a hypothesis scores log P / (length + 1)^α (BEAM-2); default: the run's, "
+        "else 1",
+    )
+
+
+def checked_length_penalty(value: Any) -> float:
+    """The length penalty α of (BEAM-2) as a float; a ``ValueError`` unless finite and >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError(f"the length penalty must be a finite number >= 0; got {value!r}.")
+    return float(value)
 
 
 def add_rescore_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,7 +101,7 @@ def add_plot_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``rnnkit plot attention``."""
     _add_checkpoint_flag(p, "for an ensemble (mean attention)")
     p.add_argument("--out", required=True, help="image file to write (e.g. attn.png)")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's)")
+    add_beam_arguments(p)
     p.add_argument("word", metavar="WORD")
 
 
@@ -123,23 +146,26 @@ def predict(
     rescorer: Decoding | None = None,
     weight: float = 0.5,
     union: bool = False,
+    length_penalty: float = 1.0,
 ) -> list[Hypothesis]:
     """Hypotheses for ``words`` (greedy for ``beam`` 1), batched by length, in input order.
 
     ``order="reversed"`` is for models trained with ``--target-order reversed``: their
     outputs are turned back to reading order. With a ``rescorer`` (runs of the other
     order), each beam's n-best list is rescored by (RESCORE-1) with ``λ = weight``; with
-    ``union``, the rescorer's own n-best lists join the candidates.
+    ``union``, the rescorer's own n-best lists join the candidates. A beam ranks its
+    hypotheses by (BEAM-2) with ``α = length_penalty``, and so does (RESCORE-1).
     """
     if rescorer is not None and beam < 2:
         raise ValueError("rescoring needs a beam of width 2 or more.")
 
     def run(b: Batch) -> list[Hypothesis]:
         if rescorer is not None:
-            return rescore(model, rescorer, b.src, b.src_lengths, beam, weight, union=union)
+            return rescore(model, rescorer, b.src, b.src_lengths, beam, weight,
+                           length_penalty=length_penalty, union=union)  # fmt: skip
         if beam == 1:
             return model.greedy(b.src, b.src_lengths)
-        return model.beam_search(b.src, b.src_lengths, beam_size=beam)
+        return model.beam_search(b.src, b.src_lengths, beam, length_penalty=length_penalty)
 
     hyps = by_length(vocab, words, run, batch)
     return hyps if order == "forward" else [reverse_hypothesis(h) for h in hyps]
@@ -204,6 +230,7 @@ class _Models(NamedTuple):
     weight: float  # λ of (RESCORE-1)
     union: bool  # also rescore the --rescore runs' own n-best lists
     beam: int
+    alpha: float  # the length penalty of (BEAM-2)
     what: str
     config: dict[str, Any]  # the first run's
 
@@ -213,7 +240,12 @@ def _load_models(args: argparse.Namespace) -> _Models:
     checkpoints = [checkpoints] if isinstance(checkpoints, str) else checkpoints
     model, metas, what = load_g2p_models(checkpoints)
     order, cfg = target_order(metas[0]["config"]), metas[0]["config"]
-    beam = getattr(args, "beam", None) or int(cfg.get("beam", 5))
+    beam = getattr(args, "beam", None)
+    beam = int(cfg.get("beam", 5)) if beam is None else beam
+    if beam < 1:
+        raise ValueError(f"--beam must be >= 1; got {beam}.")
+    alpha = getattr(args, "length_penalty", None)
+    alpha = checked_length_penalty(cfg.get("length_penalty", 1.0) if alpha is None else alpha)
     weight = getattr(args, "rescore_weight", None)
     weight = 0.5 if weight is None else float(weight)
     rescorer, union = None, False
@@ -238,14 +270,14 @@ def _load_models(args: argparse.Namespace) -> _Models:
         )
     elif getattr(args, "rescore_union", False):
         raise ValueError("--rescore-union adds the --rescore runs' n-best; pass --rescore DIR too.")
-    return _Models(model, order, rescorer, weight, union, beam, what, cfg)
+    return _Models(model, order, rescorer, weight, union, beam, alpha, what, cfg)
 
 
 def _predict(m: _Models, vocab: G2PVocab, words: list[str], rescored: bool) -> list[Hypothesis]:
     if rescored:
         return predict(m.model, vocab, words, m.beam, order=m.order, rescorer=m.rescorer,
-                       weight=m.weight, union=m.union)  # fmt: skip
-    return predict(m.model, vocab, words, m.beam, order=m.order)
+                       weight=m.weight, union=m.union, length_penalty=m.alpha)  # fmt: skip
+    return predict(m.model, vocab, words, m.beam, order=m.order, length_penalty=m.alpha)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -261,7 +293,8 @@ def evaluate(args: argparse.Namespace) -> int:
     words = split_dictionary(entries)[split]
     if not words:
         raise ValueError(f"the {split} split of that dictionary is empty.")
-    print(f"{m.what}: {split} split, {len(words):,} words")
+    search = f"; beam length penalty α = {m.alpha:g}" if m.beam > 1 else ""
+    print(f"{m.what}: {split} split, {len(words):,} words{search}")
     ways = [("greedy", m._replace(beam=1), False), (f"beam {m.beam}", m, False)]
     if m.rescorer is not None:
         ways.append(("rescored", m, True))  # beam m.beam, then (RESCORE-1)
