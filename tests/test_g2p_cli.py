@@ -153,6 +153,9 @@ def test_length_penalty_is_the_beams_alpha(run_dir, tmp_path):
     assert one[0].endswith("words; beam length penalty α = 1")
     assert three[0].endswith("words; beam length penalty α = 3")
     assert one[1] != three[1]
+    p = rnnkit("eval", "--checkpoint", str(run_dir), "--split", "train", "--beam", "2",
+               cwd=tmp_path)  # fmt: skip
+    assert "beam 2   WER" in p.stdout
     out = tmp_path / "alpha3"
     rnnkit("train", "g2p", *FLAGS, "--steps", "2", "--length-penalty", "3", "--out", str(out),
            cwd=tmp_path)  # fmt: skip
